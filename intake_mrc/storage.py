@@ -1,0 +1,475 @@
+"""Storage access: byte ranges from local files, fsspec URLs and open file objects.
+
+A ``ByteStore`` answers "the bytes [start, start + length) for many runs at once" and checks
+every answer's length. It knows nothing of MRC. Stores pickle small (a path and filesystem
+options, never data or open handles) so that dask tasks can carry them to other processes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bz2
+import functools
+import gzip
+import io
+import logging
+import os
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any, BinaryIO
+from urllib.parse import urlsplit, urlunsplit
+
+import fsspec
+import numpy as np
+from fsspec.implementations.local import LocalFileSystem
+
+from .errors import MRCFormatError, StorageError, TruncatedFileError
+
+log = logging.getLogger(__name__)
+
+# Remote runs are split into parts of at most this many bytes, fetched concurrently.
+REMOTE_PART_NBYTES = 8 * 2**20
+# One concurrent batch of remote parts holds at most this many bytes in flight.
+REMOTE_BATCH_NBYTES = 256 * 2**20
+MMAP_MODES = (None, "c", "r", "r+")
+
+
+def redact_url(url: str) -> str:
+    """The URL without user, password and query string: safe for messages and logs."""
+    parts = []
+    for piece in str(url).split("::"):
+        split = urlsplit(piece)
+        if split.scheme and split.netloc:
+            host = split.hostname or ""
+            if split.port:
+                host += f":{split.port}"
+            piece = urlunsplit((split.scheme, host, split.path, "", ""))
+        parts.append(piece)
+    return "::".join(parts)
+
+
+def _is_transient(error: BaseException) -> bool:
+    """Whether a failed fetch is worth retrying (network trouble, 5xx, throttling)."""
+    if isinstance(error, FileNotFoundError | PermissionError | IsADirectoryError):
+        return False
+    status = getattr(error, "status", None) or getattr(error, "code", None)
+    if isinstance(status, int):
+        return status >= 500 or status == 429
+    return isinstance(error, OSError | TimeoutError | asyncio.TimeoutError | ConnectionError) or (
+        type(error).__module__.startswith(("aiohttp", "botocore", "aiobotocore"))
+    )
+
+
+class ByteStore:
+    """Interface: ranged reads of one file. Subclasses implement ``_fetch`` and ``size``."""
+
+    name: str = "<bytes>"
+
+    def head(self, nbytes: int) -> bytes:
+        """Up to ``nbytes`` from the start, in one request; fewer only if the file is shorter."""
+        raise NotImplementedError
+
+    def known_size(self) -> int | None:
+        """The file length if known without a request."""
+        return None
+
+    def size(self) -> int:
+        """The file length, asking the server if needed."""
+        raise NotImplementedError
+
+    def read_runs(self, starts: Sequence[int], lengths: Sequence[int]) -> np.ndarray:
+        """The runs' bytes concatenated in order, as a new writable uint8 array."""
+        total = int(sum(lengths))
+        out = np.empty(total, dtype=np.uint8)
+        self.read_runs_into(starts, lengths, out)
+        return out
+
+    def read_runs_into(
+        self, starts: Sequence[int], lengths: Sequence[int], out: np.ndarray
+    ) -> None:
+        raise NotImplementedError
+
+    def token(self) -> str:
+        """A string that changes when the file changes (for dask names)."""
+        return self.name
+
+    def memmap(self, offset: int, nbytes: int, mode: str) -> np.ndarray | None:
+        """A memory map of [offset, offset + nbytes), or None where the store cannot map."""
+        return None
+
+
+class LocalStore(ByteStore):
+    """A file on a local disk, read with positioned reads into caller buffers."""
+
+    def __init__(self, path: str):
+        self.path = os.path.abspath(path)
+        self.name = self.path
+        try:
+            stat = os.stat(self.path)
+        except FileNotFoundError:
+            raise FileNotFoundError(f"{self.path}: no such file") from None
+        if not os.path.isfile(self.path):
+            raise IsADirectoryError(f"{self.path}: not a regular file")
+        self._size = stat.st_size
+        self._mtime = stat.st_mtime_ns
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"path": self.path, "_size": self._size, "_mtime": self._mtime, "name": self.name}
+
+    def known_size(self) -> int:
+        return self._size
+
+    def size(self) -> int:
+        return self._size
+
+    def token(self) -> str:
+        return f"{self.path}:{self._size}:{self._mtime}"
+
+    def head(self, nbytes: int) -> bytes:
+        with open(self.path, "rb") as f:
+            return f.read(nbytes)
+
+    def read_runs_into(
+        self, starts: Sequence[int], lengths: Sequence[int], out: np.ndarray
+    ) -> None:
+        view = memoryview(out).cast("B")
+        pos = 0
+        with open(self.path, "rb", buffering=0) as f:
+            for start, length in zip(starts, lengths):
+                start, length = int(start), int(length)
+                f.seek(start)
+                got = 0
+                while got < length:
+                    n = f.readinto(view[pos + got : pos + length])
+                    if not n:
+                        raise TruncatedFileError(
+                            f"file ends at byte {start + got}, reading [{start}, {start + length})",
+                            self.name, "data",
+                        )
+                    got += n
+                pos += length
+
+    def memmap(self, offset: int, nbytes: int, mode: str) -> np.ndarray:
+        if offset + nbytes > self._size:
+            raise TruncatedFileError(
+                f"file is {self._size} bytes, cannot map [{offset}, {offset + nbytes})",
+                self.name, "data",
+            )
+        return np.memmap(self.path, dtype=np.uint8, mode=mode, offset=offset, shape=(nbytes,))
+
+
+class FsspecStore(ByteStore):
+    """Any fsspec filesystem: S3, HTTP, memory, chained caches. Concurrent ranged reads."""
+
+    def __init__(
+        self,
+        fs: fsspec.AbstractFileSystem,
+        path: str,
+        name: str,
+        retries: int = 3,
+        backoff: float = 0.1,
+        part_nbytes: int = REMOTE_PART_NBYTES,
+    ):
+        self.fs = fs
+        self.path = path
+        self.name = name
+        self.retries = retries
+        self.backoff = backoff
+        self.part_nbytes = part_nbytes
+        self._size: int | None = None
+
+    def known_size(self) -> int | None:
+        return self._size
+
+    def size(self) -> int:
+        if self._size is None:
+            try:
+                self._size = int(self.fs.size(self.path))
+            except FileNotFoundError:
+                raise FileNotFoundError(f"{self.name}: no such file") from None
+            except Exception as error:  # noqa: BLE001 - reported with the file's name
+                raise StorageError(f"cannot get the size: {_describe(error)}", self.name) from None
+        return self._size
+
+    def token(self) -> str:
+        return f"{self.fs.protocol}:{self.path}:{self._size}"
+
+    def head(self, nbytes: int) -> bytes:
+        data = self._with_retries(lambda: self.fs.cat_file(self.path, start=0, end=nbytes))
+        if len(data) > nbytes:
+            raise StorageError(
+                f"asked for bytes [0, {nbytes}) and got {len(data)}: the server ignores Range "
+                "requests or compresses its answers",
+                self.name,
+            )
+        if len(data) < nbytes:
+            self._size = len(data)
+        return data
+
+    def _with_retries(self, call: Any) -> Any:
+        for attempt in range(self.retries + 1):
+            try:
+                return call()
+            except FileNotFoundError:
+                raise FileNotFoundError(f"{self.name}: no such file") from None
+            except Exception as error:  # noqa: BLE001 - classified below
+                if not _is_transient(error) or attempt == self.retries:
+                    raise StorageError(
+                        f"read failed after {attempt + 1} attempt(s): {_describe(error)}",
+                        self.name,
+                    ) from None
+                log.debug("retrying %s after %s", self.name, type(error).__name__)
+                time.sleep(self.backoff * 2**attempt)
+        raise AssertionError("unreachable")
+
+    def _parts(
+        self, starts: Sequence[int], lengths: Sequence[int]
+    ) -> tuple[list[int], list[int]]:
+        part_starts: list[int] = []
+        part_ends: list[int] = []
+        for start, length in zip(starts, lengths):
+            start, end = int(start), int(start) + int(length)
+            while start < end:
+                stop = min(end, start + self.part_nbytes)
+                part_starts.append(start)
+                part_ends.append(stop)
+                start = stop
+        return part_starts, part_ends
+
+    def read_runs_into(
+        self, starts: Sequence[int], lengths: Sequence[int], out: np.ndarray
+    ) -> None:
+        part_starts, part_ends = self._parts(starts, lengths)
+        view = memoryview(out).cast("B")
+        pos = 0
+        batch: list[int] = []
+        batch_nbytes = 0
+        for i in range(len(part_starts)):
+            batch.append(i)
+            batch_nbytes += part_ends[i] - part_starts[i]
+            if batch_nbytes >= REMOTE_BATCH_NBYTES or i == len(part_starts) - 1:
+                pos = self._fetch_batch(
+                    [part_starts[j] for j in batch], [part_ends[j] for j in batch], view, pos
+                )
+                batch, batch_nbytes = [], 0
+
+    def _fetch_batch(
+        self, starts: list[int], ends: list[int], view: memoryview, pos: int
+    ) -> int:
+        results: list[Any] = [None] * len(starts)
+        pending = list(range(len(starts)))
+        last_error: BaseException | None = None
+        for attempt in range(self.retries + 1):
+            try:
+                answers = self.fs.cat_ranges(
+                    [self.path] * len(pending),
+                    [starts[i] for i in pending],
+                    [ends[i] for i in pending],
+                    on_error="return",
+                )
+            except Exception as error:  # noqa: BLE001 - the whole call failed: retry all
+                answers = [error] * len(pending)
+            still = []
+            for i, answer in zip(pending, answers):
+                want = ends[i] - starts[i]
+                if isinstance(answer, BaseException):
+                    if isinstance(answer, FileNotFoundError):
+                        raise FileNotFoundError(f"{self.name}: no such file") from None
+                    if not _is_transient(answer):
+                        raise StorageError(
+                            f"reading [{starts[i]}, {ends[i]}) failed: {_describe(answer)}",
+                            self.name,
+                        ) from None
+                    last_error = answer
+                    still.append(i)
+                elif len(answer) > want:
+                    raise StorageError(
+                        f"asked for {want} bytes at {starts[i]} and got {len(answer)}: the "
+                        "server ignores Range requests or compresses its answers",
+                        self.name,
+                    )
+                elif len(answer) < want:
+                    last_error = TruncatedFileError(
+                        f"got {len(answer)} of {want} bytes at byte {starts[i]}: the file is "
+                        "shorter than its header says, or the transfer was cut",
+                        self.name, "data",
+                    )
+                    still.append(i)
+                else:
+                    results[i] = answer
+            pending = still
+            if not pending:
+                break
+            if attempt < self.retries:
+                time.sleep(self.backoff * 2**attempt)
+        if pending:
+            if isinstance(last_error, TruncatedFileError):
+                raise last_error
+            raise StorageError(
+                f"reading {len(pending)} range(s) failed after {self.retries + 1} attempts: "
+                f"{_describe(last_error)}",
+                self.name,
+            )
+        for answer in results:
+            n = len(answer)
+            view[pos : pos + n] = answer
+            pos += n
+        return pos
+
+
+class FileObjectStore(ByteStore):
+    """An open binary file object (seek + read). Usable from threads, not other processes."""
+
+    def __init__(self, fileobj: BinaryIO, name: str):
+        self.fileobj = fileobj
+        self.name = name
+        self._lock = threading.Lock()
+        with self._lock:
+            pos = fileobj.tell()
+            self._size = fileobj.seek(0, io.SEEK_END)
+            fileobj.seek(pos)
+
+    def __reduce__(self) -> Any:
+        raise TypeError(
+            f"{self.name}: an open file object cannot be sent to another process; "
+            "pass a path or URL to use a distributed cluster"
+        )
+
+    def known_size(self) -> int:
+        return self._size
+
+    def size(self) -> int:
+        return self._size
+
+    def token(self) -> str:
+        return f"fileobj:{id(self.fileobj)}:{self._size}"
+
+    def head(self, nbytes: int) -> bytes:
+        return self._read(0, nbytes)
+
+    def _read(self, start: int, length: int) -> bytes:
+        with self._lock:
+            self.fileobj.seek(start)
+            data = self.fileobj.read(length)
+        if isinstance(data, str):
+            raise MRCFormatError("file object is open in text mode; open it with 'rb'", self.name)
+        return data
+
+    def read_runs_into(
+        self, starts: Sequence[int], lengths: Sequence[int], out: np.ndarray
+    ) -> None:
+        view = memoryview(out).cast("B")
+        pos = 0
+        for start, length in zip(starts, lengths):
+            data = self._read(int(start), int(length))
+            if len(data) != length:
+                raise TruncatedFileError(
+                    f"got {len(data)} of {length} bytes at byte {start}", self.name, "data"
+                )
+            view[pos : pos + length] = data
+            pos += length
+
+
+@functools.lru_cache(maxsize=4)
+def _decompressed(store: ByteStore, compression: str) -> bytes:
+    # Cached per process: every chunk task of one compressed file shares one decompression.
+    raw = store.read_runs([0], [store.size()]).tobytes()
+    try:
+        return gzip.decompress(raw) if compression == "gzip" else bz2.decompress(raw)
+    except (OSError, EOFError, ValueError) as error:
+        raise MRCFormatError(f"cannot decompress ({compression}): {error}", store.name) from None
+
+
+class DecompressedStore(ByteStore):
+    """A gzip or bzip2 file: no random access, so the whole file is decompressed in memory
+    (once per process) and ranges are served from there."""
+
+    def __init__(self, inner: ByteStore, compression: str):
+        self.inner = inner
+        self.compression = compression
+        self.name = f"{inner.name} ({compression})"
+
+    def _data(self) -> bytes:
+        return _decompressed(self.inner, self.compression)
+
+    def known_size(self) -> int:
+        return len(self._data())
+
+    size = known_size
+
+    def token(self) -> str:
+        return f"{self.inner.token()}:{self.compression}"
+
+    def head(self, nbytes: int) -> bytes:
+        return self._data()[:nbytes]
+
+    def read_runs_into(
+        self, starts: Sequence[int], lengths: Sequence[int], out: np.ndarray
+    ) -> None:
+        data = self._data()
+        view = memoryview(out).cast("B")
+        pos = 0
+        for start, length in zip(starts, lengths):
+            start, length = int(start), int(length)
+            if start + length > len(data):
+                raise TruncatedFileError(
+                    f"decompressed data end at byte {len(data)}, reading "
+                    f"[{start}, {start + length})",
+                    self.name, "data",
+                )
+            view[pos : pos + length] = data[start : start + length]
+            pos += length
+
+
+def _describe(error: BaseException | None) -> str:
+    """A short description of an exception, free of URLs with credentials."""
+    if error is None:
+        return "unknown error"
+    text = str(error).splitlines()[0] if str(error) else ""
+    for marker in ("X-Amz-", "Signature=", "AWSAccessKeyId", "token="):
+        if marker in text:
+            text = "(details withheld: they contain credentials)"
+    return f"{type(error).__name__}: {text}"[:300]
+
+
+def _http_options(storage_options: dict[str, Any]) -> dict[str, Any]:
+    """HTTP options that ask for identity encoding, so byte ranges mean file bytes."""
+    options = dict(storage_options)
+    headers = dict(options.get("headers") or {})
+    headers.setdefault("Accept-Encoding", "identity")
+    options["headers"] = headers
+    return options
+
+
+def open_store(
+    urlpath_or_file: Any, storage_options: dict[str, Any] | None = None
+) -> ByteStore:
+    """A store for a local path, an fsspec URL (chained URLs too) or an open binary file."""
+    storage_options = dict(storage_options or {})
+    if hasattr(urlpath_or_file, "read") and hasattr(urlpath_or_file, "seek"):
+        fs = getattr(urlpath_or_file, "fs", None)
+        path = getattr(urlpath_or_file, "path", None)
+        if isinstance(fs, fsspec.AbstractFileSystem) and isinstance(path, str):
+            # An fsspec file: reopen by path so that dask tasks can pickle the store.
+            if isinstance(fs, LocalFileSystem):
+                return LocalStore(path)
+            return FsspecStore(fs, path, redact_url(fs.unstrip_protocol(path)))
+        name = getattr(urlpath_or_file, "name", None)
+        return FileObjectStore(urlpath_or_file, str(name) if name else "<file object>")
+    if isinstance(urlpath_or_file, os.PathLike):
+        urlpath_or_file = os.fspath(urlpath_or_file)
+    if not isinstance(urlpath_or_file, str):
+        raise TypeError(
+            f"expected a path, URL or binary file object, not {type(urlpath_or_file).__name__}"
+        )
+    url = urlpath_or_file
+    if "://" not in url and "::" not in url:
+        return LocalStore(url)
+    protocol = url.split("::")[0].split("://")[0]
+    if protocol in ("http", "https") and "::" not in url:
+        storage_options = _http_options(storage_options)
+    fs, path = fsspec.core.url_to_fs(url, **storage_options)
+    if isinstance(fs, LocalFileSystem):
+        return LocalStore(path)
+    return FsspecStore(fs, path, redact_url(url))
