@@ -37,7 +37,7 @@ def _normalize_key(key: Any, shape: tuple[int, ...]) -> tuple[list[np.ndarray | 
         raise IndexError(f"too many indices for an array of {len(shape)} dimensions")
     selections: list[np.ndarray | slice] = []
     dropped: list[int] = []
-    for axis, (k, n) in enumerate(zip(key, shape)):
+    for axis, (k, n) in enumerate(zip(key, shape, strict=False)):
         if isinstance(k, slice):
             selections.append(slice(*k.indices(n)))
         elif isinstance(k, int | np.integer):
@@ -94,8 +94,7 @@ class FrameArray:
         self.ndim = len(self.shape)
         if frame_table is None and math.prod(self.navigation_shape) != layout.n_frames:
             raise ValueError(
-                f"navigation shape {self.navigation_shape} does not hold "
-                f"{layout.n_frames} frames"
+                f"navigation shape {self.navigation_shape} does not hold {layout.n_frames} frames"
             )
 
     @property
@@ -219,8 +218,7 @@ def plan_chunks(
                 spec = chunks
             else:
                 raise ValueError(
-                    f"chunks {chunks!r} must cover the {n_nav} stack axes or all "
-                    f"{len(shape)} axes"
+                    f"chunks {chunks!r} must cover the {n_nav} stack axes or all {len(shape)} axes"
                 )
     normalized = da.core.normalize_chunks(spec, shape, dtype=dtype)
     for axis in range(n_nav, len(shape)):
@@ -237,8 +235,11 @@ def to_dask(frame_array: FrameArray, chunks: Any = "auto", name: str | None = No
     n_nav = len(frame_array.navigation_shape)
     planned = plan_chunks(chunks, frame_array.shape, frame_array.dtype, n_nav)
     name = name or "mrc-" + tokenize(
-        frame_array.store.token(), frame_array.layout, frame_array.navigation_shape,
-        frame_array.mmap_mode, planned,
+        frame_array.store.token(),
+        frame_array.layout,
+        frame_array.navigation_shape,
+        frame_array.mmap_mode,
+        planned,
         None if frame_array.frame_table is None else frame_array.frame_table.tobytes(),
     )
     return da.from_array(
@@ -246,6 +247,6 @@ def to_dask(frame_array: FrameArray, chunks: Any = "auto", name: str | None = No
         chunks=planned,
         name=name,
         asarray=False,
-        fancy=False,
+        fancy=True,  # dask fuses later slices into the read only for fancy getters
         meta=np.empty((0,) * frame_array.ndim, dtype=frame_array.dtype),
     )

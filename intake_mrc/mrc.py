@@ -32,10 +32,22 @@ FIRST_READ_NBYTES = HEADER_NBYTES + 64 * 1024
 _UNCHECKED_EXTENDED_LIMIT = 64 * 2**20
 
 
-def _axis(name: str, size: int, scale: float = 1.0, units: str | None = None,
-          navigate: bool = False, offset: float = 0.0) -> dict[str, Any]:
-    return {"name": name, "size": int(size), "scale": float(scale), "units": units,
-            "offset": float(offset), "navigate": navigate}
+def _axis(
+    name: str,
+    size: int,
+    scale: float = 1.0,
+    units: str | None = None,
+    navigate: bool = False,
+    offset: float = 0.0,
+) -> dict[str, Any]:
+    return {
+        "name": name,
+        "size": int(size),
+        "scale": float(scale),
+        "units": units,
+        "offset": float(offset),
+        "navigate": navigate,
+    }
 
 
 class MRCFile:
@@ -66,7 +78,8 @@ class MRCFile:
                 raise MRCFormatError(
                     f"navigation shape {nav} (numpy order) holds {math.prod(nav)} frames, "
                     f"the file has {layout.n_frames}",
-                    store.name, "navigation_shape",
+                    store.name,
+                    "navigation_shape",
                 )
         self.frame_array = FrameArray(store, layout, nav, frame_table, mmap_mode)
         self.axes = axes if axes is not None else self._default_axes(navigation_shape is not None)
@@ -104,9 +117,7 @@ class MRCFile:
         return cls(store, header, extended, nav, chunks, mmap_mode)
 
     @staticmethod
-    def _read_extended(
-        store: ByteStore, header: MainHeader, head: bytes
-    ) -> ExtendedHeader | None:
+    def _read_extended(store: ByteStore, header: MainHeader, head: bytes) -> ExtendedHeader | None:
         nsymbt = header.extended_nbytes
         if nsymbt == 0:
             return None
@@ -117,7 +128,8 @@ class MRCFile:
             if nsymbt > _UNCHECKED_EXTENDED_LIMIT and store.size() < end:
                 raise MRCFormatError(
                     f"NSYMBT={nsymbt} runs past the end of the {store.size()}-byte file",
-                    store.name, "nsymbt",
+                    store.name,
+                    "nsymbt",
                 )
             raw = store.read_runs([HEADER_NBYTES], [nsymbt]).tobytes()
         return decode_extended_header(
@@ -185,13 +197,17 @@ class MRCFile:
         ]
         nav_shape = shape[:-2]
         if reshaped:
-            names = ["y", "x"] if len(nav_shape) == 2 else [f"nav{i}" for i in range(len(nav_shape))]
+            names = (
+                ["y", "x"] if len(nav_shape) == 2 else [f"nav{i}" for i in range(len(nav_shape))]
+            )
             if len(nav_shape) == 2:
                 signal[0]["name"], signal[1]["name"] = "ky", "kx"
-            nav = [_axis(n, s, navigate=True) for n, s in zip(names, nav_shape)]
+            nav = [_axis(n, s, navigate=True) for n, s in zip(names, nav_shape, strict=False)]
         elif len(nav_shape) == 2:  # volume stack
-            nav = [_axis("volume", nav_shape[0], navigate=True),
-                   _axis("z", nav_shape[1], z or 1.0, "nm" if z else None)]
+            nav = [
+                _axis("volume", nav_shape[0], navigate=True),
+                _axis("z", nav_shape[1], z or 1.0, "nm" if z else None),
+            ]
         elif len(nav_shape) == 1:
             if fields["ispg"] == 0:
                 nav = [_axis("frame", nav_shape[0], navigate=True)]
@@ -235,8 +251,10 @@ class MRCFile:
         mode = self.frame_array.mmap_mode or "c"
         mapped = self.store.memmap(layout.offset, layout.nbytes, mode)
         if mapped is None or layout.needs_decoding or self.frame_array.frame_table is not None:
-            raise ValueError(f"{self.name}: cannot be memory-mapped (remote, compressed or "
-                             "stored in a form that needs decoding)")
+            raise ValueError(
+                f"{self.name}: cannot be memory-mapped (remote, compressed or "
+                "stored in a form that needs decoding)"
+            )
         return mapped.view(self.dtype).reshape(self.shape)
 
     def __repr__(self) -> str:

@@ -136,7 +136,7 @@ class LocalStore(ByteStore):
         view = memoryview(out).cast("B")
         pos = 0
         with open(self.path, "rb", buffering=0) as f:
-            for start, length in zip(starts, lengths):
+            for start, length in zip(starts, lengths, strict=False):
                 start, length = int(start), int(length)
                 f.seek(start)
                 got = 0
@@ -145,7 +145,8 @@ class LocalStore(ByteStore):
                     if not n:
                         raise TruncatedFileError(
                             f"file ends at byte {start + got}, reading [{start}, {start + length})",
-                            self.name, "data",
+                            self.name,
+                            "data",
                         )
                     got += n
                 pos += length
@@ -154,7 +155,8 @@ class LocalStore(ByteStore):
         if offset + nbytes > self._size:
             raise TruncatedFileError(
                 f"file is {self._size} bytes, cannot map [{offset}, {offset + nbytes})",
-                self.name, "data",
+                self.name,
+                "data",
             )
         return np.memmap(self.path, dtype=np.uint8, mode=mode, offset=offset, shape=(nbytes,))
 
@@ -223,12 +225,10 @@ class FsspecStore(ByteStore):
                 time.sleep(self.backoff * 2**attempt)
         raise AssertionError("unreachable")
 
-    def _parts(
-        self, starts: Sequence[int], lengths: Sequence[int]
-    ) -> tuple[list[int], list[int]]:
+    def _parts(self, starts: Sequence[int], lengths: Sequence[int]) -> tuple[list[int], list[int]]:
         part_starts: list[int] = []
         part_ends: list[int] = []
-        for start, length in zip(starts, lengths):
+        for start, length in zip(starts, lengths, strict=False):
             start, end = int(start), int(start) + int(length)
             while start < end:
                 stop = min(end, start + self.part_nbytes)
@@ -254,9 +254,7 @@ class FsspecStore(ByteStore):
                 )
                 batch, batch_nbytes = [], 0
 
-    def _fetch_batch(
-        self, starts: list[int], ends: list[int], view: memoryview, pos: int
-    ) -> int:
+    def _fetch_batch(self, starts: list[int], ends: list[int], view: memoryview, pos: int) -> int:
         results: list[Any] = [None] * len(starts)
         pending = list(range(len(starts)))
         last_error: BaseException | None = None
@@ -271,7 +269,7 @@ class FsspecStore(ByteStore):
             except Exception as error:  # noqa: BLE001 - the whole call failed: retry all
                 answers = [error] * len(pending)
             still = []
-            for i, answer in zip(pending, answers):
+            for i, answer in zip(pending, answers, strict=False):
                 want = ends[i] - starts[i]
                 if isinstance(answer, BaseException):
                     if isinstance(answer, FileNotFoundError):
@@ -293,7 +291,8 @@ class FsspecStore(ByteStore):
                     last_error = TruncatedFileError(
                         f"got {len(answer)} of {want} bytes at byte {starts[i]}: the file is "
                         "shorter than its header says, or the transfer was cut",
-                        self.name, "data",
+                        self.name,
+                        "data",
                     )
                     still.append(i)
                 else:
@@ -324,6 +323,8 @@ class FileObjectStore(ByteStore):
     def __init__(self, fileobj: BinaryIO, name: str):
         self.fileobj = fileobj
         self.name = name
+        if isinstance(fileobj, io.TextIOBase) or "b" not in getattr(fileobj, "mode", "b"):
+            raise MRCFormatError("file object is open in text mode; open it with 'rb'", name)
         self._lock = threading.Lock()
         with self._lock:
             pos = fileobj.tell()
@@ -351,17 +352,14 @@ class FileObjectStore(ByteStore):
     def _read(self, start: int, length: int) -> bytes:
         with self._lock:
             self.fileobj.seek(start)
-            data = self.fileobj.read(length)
-        if isinstance(data, str):
-            raise MRCFormatError("file object is open in text mode; open it with 'rb'", self.name)
-        return data
+            return self.fileobj.read(length)
 
     def read_runs_into(
         self, starts: Sequence[int], lengths: Sequence[int], out: np.ndarray
     ) -> None:
         view = memoryview(out).cast("B")
         pos = 0
-        for start, length in zip(starts, lengths):
+        for start, length in zip(starts, lengths, strict=False):
             data = self._read(int(start), int(length))
             if len(data) != length:
                 raise TruncatedFileError(
@@ -410,13 +408,14 @@ class DecompressedStore(ByteStore):
         data = self._data()
         view = memoryview(out).cast("B")
         pos = 0
-        for start, length in zip(starts, lengths):
+        for start, length in zip(starts, lengths, strict=False):
             start, length = int(start), int(length)
             if start + length > len(data):
                 raise TruncatedFileError(
                     f"decompressed data end at byte {len(data)}, reading "
                     f"[{start}, {start + length})",
-                    self.name, "data",
+                    self.name,
+                    "data",
                 )
             view[pos : pos + length] = data[start : start + length]
             pos += length
@@ -442,9 +441,7 @@ def _http_options(storage_options: dict[str, Any]) -> dict[str, Any]:
     return options
 
 
-def open_store(
-    urlpath_or_file: Any, storage_options: dict[str, Any] | None = None
-) -> ByteStore:
+def open_store(urlpath_or_file: Any, storage_options: dict[str, Any] | None = None) -> ByteStore:
     """A store for a local path, an fsspec URL (chained URLs too) or an open binary file."""
     storage_options = dict(storage_options or {})
     if hasattr(urlpath_or_file, "read") and hasattr(urlpath_or_file, "seek"):

@@ -46,8 +46,19 @@ CFEG flash timestamp:q Phase plate position index:i Objective aperture name:s16
 
 # The old FEI tomography layout: 128-byte records of float32, no EXTTYP.
 _OLD_FEI_FIELDS = [
-    "a_tilt", "b_tilt", "x_stage", "y_stage", "z_stage", "x_shift", "y_shift",
-    "defocus", "exp_time", "mean_int", "tilt_axis", "pixel_size", "magnification",
+    "a_tilt",
+    "b_tilt",
+    "x_stage",
+    "y_stage",
+    "z_stage",
+    "x_shift",
+    "y_shift",
+    "defocus",
+    "exp_time",
+    "mean_int",
+    "tilt_axis",
+    "pixel_size",
+    "magnification",
 ]
 OLD_FEI_NBYTES = (131072, 1048576)
 
@@ -122,10 +133,7 @@ class ExtendedHeader:
 def _native(array: np.ndarray) -> np.ndarray:
     """A copy with every numeric field in native byte order."""
     native = np.dtype(
-        [
-            (name, array.dtype.fields[name][0].newbyteorder("="))
-            for name in array.dtype.names
-        ]
+        [(name, array.dtype.fields[name][0].newbyteorder("=")) for name in array.dtype.names]
     )
     return array.astype(native) if array.dtype.names else array
 
@@ -152,9 +160,14 @@ def _decode_fei(raw: bytes, exttyp: str, byte_order: str, n_sections: int) -> Ex
             f"{exttyp} header holds {n_records} records of {record_nbytes} bytes "
             f"for {n_sections} sections"
         )
-    padded = np.dtype({"names": dtype.names, "formats": [dtype.fields[n][0] for n in dtype.names],
-                       "offsets": [dtype.fields[n][1] for n in dtype.names],
-                       "itemsize": record_nbytes})
+    padded = np.dtype(
+        {
+            "names": dtype.names,
+            "formats": [dtype.fields[n][0] for n in dtype.names],
+            "offsets": [dtype.fields[n][1] for n in dtype.names],
+            "itemsize": record_nbytes,
+        }
+    )
     records = np.frombuffer(raw, padded, count=n_records)
     return ExtendedHeader(exttyp, _native(records), raw, record_nbytes, notes)
 

@@ -19,17 +19,39 @@ HEADER_NBYTES = 1024
 
 # The 1024-byte header as data, in file order; built for either byte order below.
 _HEADER_FIELDS: list[tuple[str, str]] = [
-    ("nx", "i4"), ("ny", "i4"), ("nz", "i4"), ("mode", "i4"),
-    ("nxstart", "i4"), ("nystart", "i4"), ("nzstart", "i4"),
-    ("mx", "i4"), ("my", "i4"), ("mz", "i4"),
-    ("cella", "(3,)f4"), ("cellb", "(3,)f4"),
-    ("mapc", "i4"), ("mapr", "i4"), ("maps", "i4"),
-    ("dmin", "f4"), ("dmax", "f4"), ("dmean", "f4"),
-    ("ispg", "i4"), ("nsymbt", "i4"),
-    ("extra1", "V8"), ("exttyp", "S4"), ("nversion", "i4"),
-    ("extra2", "V40"), ("imod_stamp", "i4"), ("imod_flags", "i4"), ("extra3", "V36"),
-    ("origin", "(3,)f4"), ("map", "S4"), ("machst", "(4,)u1"),
-    ("rms", "f4"), ("nlabl", "i4"), ("label", "(10,)S80"),
+    ("nx", "i4"),
+    ("ny", "i4"),
+    ("nz", "i4"),
+    ("mode", "i4"),
+    ("nxstart", "i4"),
+    ("nystart", "i4"),
+    ("nzstart", "i4"),
+    ("mx", "i4"),
+    ("my", "i4"),
+    ("mz", "i4"),
+    ("cella", "(3,)f4"),
+    ("cellb", "(3,)f4"),
+    ("mapc", "i4"),
+    ("mapr", "i4"),
+    ("maps", "i4"),
+    ("dmin", "f4"),
+    ("dmax", "f4"),
+    ("dmean", "f4"),
+    ("ispg", "i4"),
+    ("nsymbt", "i4"),
+    ("extra1", "V8"),
+    ("exttyp", "S4"),
+    ("nversion", "i4"),
+    ("extra2", "V40"),
+    ("imod_stamp", "i4"),
+    ("imod_flags", "i4"),
+    ("extra3", "V36"),
+    ("origin", "(3,)f4"),
+    ("map", "S4"),
+    ("machst", "(4,)u1"),
+    ("rms", "f4"),
+    ("nlabl", "i4"),
+    ("label", "(10,)S80"),
 ]
 
 
@@ -182,9 +204,7 @@ def _plausible(raw: np.ndarray, file_size: int | None) -> bool:
     return HEADER_NBYTES + nsymbt + row * ny * nz <= file_size
 
 
-def detect_byte_order(
-    head: bytes, file_size: int | None
-) -> tuple[str, str]:
+def detect_byte_order(head: bytes, file_size: int | None) -> tuple[str, str]:
     """(byte order, rule that decided it) from the machine stamp, else from plausibility."""
     stamp = head[212:216]
     by_stamp = {0x44: "<", 0x11: ">"}.get(stamp[0])
@@ -217,7 +237,9 @@ def decide_byte_dtype(
     if signed_bytes == "unsigned":
         return np.dtype("u1"), "signed_bytes='unsigned'"
     if signed_bytes != "auto":
-        raise ValueError(f"signed_bytes must be 'auto', 'signed' or 'unsigned', not {signed_bytes!r}")
+        raise ValueError(
+            f"signed_bytes must be 'auto', 'signed' or 'unsigned', not {signed_bytes!r}"
+        )
     if fields["imod_stamp"] == IMOD_STAMP:
         if fields["imod_flags"] & IMOD_FLAG_SIGNED_BYTES:
             return np.dtype("i1"), "IMOD stamp with the signed-bytes flag"
@@ -234,7 +256,8 @@ def data_shape(fields: dict[str, Any], source: str | None = None) -> tuple[int, 
         if mz <= 0 or nz % mz:
             raise MRCFormatError(
                 f"volume stack (ISPG {ispg}) with NZ={nz} not divisible by MZ={mz}",
-                source, "mz",
+                source,
+                "mz",
             )
         return (nz // mz, mz, ny, nx)
     if ispg == 0 and nz == 1:
@@ -245,7 +268,9 @@ def data_shape(fields: dict[str, Any], source: str | None = None) -> tuple[int, 
 def voxel_size(fields: dict[str, Any]) -> tuple[float | None, float | None, float | None]:
     """Pixel spacing in Å per axis (x, y, z); None where the cell or sampling says nothing."""
     out: list[float | None] = []
-    for cell, sampling in zip(fields["cella"], (fields["mx"], fields["my"], fields["mz"])):
+    for cell, sampling in zip(
+        fields["cella"], (fields["mx"], fields["my"], fields["mz"]), strict=False
+    ):
         if sampling > 0 and math.isfinite(cell) and cell > 0:
             out.append(float(cell) / sampling)
         else:
@@ -261,7 +286,8 @@ def check_extent(
         raise MRCFormatError(
             f"NSYMBT={fields['nsymbt']} puts the data at byte {layout.offset}, "
             f"past the end of the {file_size}-byte file",
-            source, "nsymbt",
+            source,
+            "nsymbt",
         )
     end = layout.offset + layout.nbytes
     if end > file_size:
@@ -269,7 +295,8 @@ def check_extent(
             f"data need {layout.nbytes} bytes from byte {layout.offset} "
             f"(NX={fields['nx']}, NY={fields['ny']}, NZ={fields['nz']}, MODE={layout.mode}) "
             f"but the file is {file_size} bytes: truncated, or the header is wrong",
-            source, "nz",
+            source,
+            "nz",
         )
     return file_size - end
 

@@ -1,0 +1,177 @@
+"""Reading local files: every mode, both byte orders, shapes, mmap, chunks; mrcfile and raw
+numpy are the oracles."""
+
+from __future__ import annotations
+
+import pickle
+
+import mrcfile
+import numpy as np
+import pytest
+from conftest import sha256
+from mrcwriter import fei2_records, write_mrc, write_raw_mode
+
+import intake_mrc
+from intake_mrc import MRCFormatError
+
+RNG = np.random.default_rng(7)
+MRCFILE_DTYPES = ["i1", "i2", "f4", "c8", "u2", "f2"]
+
+
+def sample(dtype: str, shape=(5, 6, 7)) -> np.ndarray:
+    if dtype == "c8":
+        return (RNG.normal(size=shape) + 1j * RNG.normal(size=shape)).astype("c8")
+    if dtype[0] == "f":
+        return RNG.normal(size=shape).astype(dtype)
+    info = np.iinfo(dtype)
+    return RNG.integers(info.min, info.max, size=shape, endpoint=True).astype(dtype)
+
+
+@pytest.mark.parametrize("byte_order", ["<", ">"])
+@pytest.mark.parametrize("dtype", MRCFILE_DTYPES)
+def test_modes_match_mrcfile(tmp_path, dtype, byte_order):
+    data = sample(dtype).astype(np.dtype(dtype).newbyteorder(byte_order))
+    path = write_mrc(tmp_path / "m.mrc", data)
+    before = sha256(path)
+    f = intake_mrc.open_mrc(path)
+    with mrcfile.open(path) as oracle:
+        expected = oracle.data.copy()
+    assert f.dtype.isnative and f.dtype == np.dtype(dtype)
+    assert f.shape == expected.shape
+    np.testing.assert_array_equal(f.read(), expected)
+    np.testing.assert_array_equal(f.to_dask(chunks=2).compute(), expected)
+    assert f.header["mode"] == {"i1": 0, "i2": 1, "f4": 2, "c8": 4, "u2": 6, "f2": 12}[dtype]
+    assert sha256(path) == before
+
+
+@pytest.mark.parametrize("byte_order", ["<", ">"])
+def test_mode_3_complex_int16(tmp_path, byte_order):
+    pairs = RNG.integers(-30000, 30000, size=(3, 4, 5, 2)).astype(f"{byte_order}i2")
+    path = write_raw_mode(tmp_path / "c.mrc", 3, (3, 4, 5), pairs.tobytes(), byte_order)
+    f = intake_mrc.open_mrc(path)
+    expected = pairs[..., 0].astype(np.float32) + 1j * pairs[..., 1].astype(np.float32)
+    assert f.dtype == np.complex64
+    np.testing.assert_array_equal(f.read(), expected)
+    np.testing.assert_array_equal(f.to_dask(chunks=1)[1:, 2].compute(), expected[1:, 2])
+
+
+@pytest.mark.parametrize("nx", [6, 7])
+def test_mode_101_four_bit(tmp_path, nx):
+    values = RNG.integers(0, 16, size=(2, 3, nx)).astype(np.uint8)
+    padded = np.zeros((2, 3, nx + nx % 2), dtype=np.uint8)
+    padded[..., :nx] = values
+    packed = (padded[..., 0::2] | (padded[..., 1::2] << 4)).astype(np.uint8)
+    path = write_raw_mode(tmp_path / "p.mrc", 101, (2, 3, nx), packed.tobytes())
+    f = intake_mrc.open_mrc(path)
+    assert f.shape == (2, 3, nx)
+    np.testing.assert_array_equal(f.read(), values)
+    np.testing.assert_array_equal(f.to_dask(chunks=1)[:, 1:, 1:].compute(), values[:, 1:, 1:])
+
+
+def test_imod_unsigned_bytes_and_override(tmp_path):
+    data = RNG.integers(0, 255, size=(2, 3, 4)).astype(np.uint8).view(np.int8)
+    path = write_mrc(tmp_path / "u.mrc", data, header={"nversion": 20140})
+    raw = bytearray(path.read_bytes())
+    raw[152:156] = np.array([1146047817], "<i4").tobytes()
+    path.write_bytes(bytes(raw))
+    f = intake_mrc.open_mrc(path)
+    assert f.dtype == np.uint8 and "IMOD" in f.metadata["mrc"]["signed_bytes_rule"]
+    np.testing.assert_array_equal(f.read(), data.view(np.uint8))
+    g = intake_mrc.open_mrc(path, signed_bytes="signed")
+    np.testing.assert_array_equal(g.read(), data)
+
+
+@pytest.mark.parametrize(
+    "ispg,mz,shape",
+    [(0, 1, (6, 3, 4)), (1, 6, (6, 3, 4)), (401, 3, (2, 3, 3, 4)), (401, 2, (3, 2, 3, 4))],
+)
+def test_shapes_match_mrcfile(tmp_path, ispg, mz, shape):
+    data = sample("f4", (6, 3, 4))
+    path = write_mrc(tmp_path / "s.mrc", data, ispg=ispg, mz=mz)
+    f = intake_mrc.open_mrc(path)
+    with mrcfile.open(path) as oracle:
+        assert oracle.data.shape == shape
+        np.testing.assert_array_equal(f.read(), oracle.data)
+    assert f.shape == shape
+    assert [a["size"] for a in f.axes] == list(shape)
+
+
+def test_single_image_is_2d_and_voxel_size(tmp_path):
+    path = write_mrc(tmp_path / "i.mrc", sample("f4", (3, 4)), voxel_size=(1.5, 2.5, 0.0))
+    f = intake_mrc.open_mrc(path)
+    assert f.shape == (3, 4)
+    assert f.voxel_size[0] == pytest.approx(1.5) and f.voxel_size[1] == pytest.approx(2.5)
+    assert f.voxel_size[2] is None
+    assert [a["name"] for a in f.axes] == ["y", "x"]
+    assert f.axes[1]["scale"] == pytest.approx(0.15) and f.axes[1]["units"] == "nm"
+
+
+def test_navigation_shape_reshapes_in_rsciio_order(tmp_path):
+    data = sample("u2", (12, 3, 4))
+    path = write_mrc(tmp_path / "v.mrc", data)
+    f = intake_mrc.open_mrc(path, navigation_shape=(4, 3))  # x=4, y=3
+    assert f.shape == (3, 4, 3, 4)
+    np.testing.assert_array_equal(f.read(), data.reshape(3, 4, 3, 4))
+    np.testing.assert_array_equal(f.to_dask(chunks=(1, 2)).compute(), data.reshape(3, 4, 3, 4))
+    with pytest.raises(MRCFormatError, match="navigation"):
+        intake_mrc.open_mrc(path, navigation_shape=(5, 3))
+
+
+def test_fei2_extended_header_padded_records(tmp_path):
+    records = fei2_records(3, pixel_size_m=2.5e-10, record_nbytes=1024)
+    path = write_mrc(tmp_path / "e.mrc", sample("f4", (3, 4, 5)), extended=records, exttyp=b"FEI2")
+    f = intake_mrc.open_mrc(path)
+    ext = f.extended_header
+    assert f.extended_header_type == "FEI2" and ext.shape == (3,)
+    assert ext["Metadata size"].tolist() == [1024] * 3
+    assert ext["Dose"].tolist() == [0, 1e20, 2e20]
+    assert f.voxel_size[0] == pytest.approx(2.5)  # cell is zero: from the FEI records
+    with mrcfile.open(path) as oracle:
+        np.testing.assert_array_equal(f.read(), oracle.data)
+
+
+def test_chunks_are_whole_frames_and_pickle_small(tmp_path):
+    data = sample("f4", (10, 8, 8))
+    path = write_mrc(tmp_path / "c.mrc", data)
+    f = intake_mrc.open_mrc(path, chunks=3)
+    arr = f.to_dask()
+    assert arr.chunks == ((3, 3, 3, 1), (8,), (8,))
+    graph = dict(arr.__dask_graph__())
+    per_task = [len(pickle.dumps(v)) for v in graph.values()]
+    assert max(per_task) < 1024
+    assert not any(isinstance(v, np.ndarray) for v in graph.values())
+    with pytest.raises(ValueError, match="whole frames"):
+        f.to_dask(chunks=(2, 4, 8))
+    np.testing.assert_array_equal(arr.compute(), data)
+
+
+def test_mmap_modes_never_touch_the_file(tmp_path):
+    data = sample("f4", (4, 3, 5))
+    path = write_mrc(tmp_path / "mm.mrc", data)
+    before = sha256(path)
+    f = intake_mrc.open_mrc(path, mmap_mode="c")
+    block = f.to_dask(chunks=4).blocks[0].compute(scheduler="sync")
+    mapped = f.memmap()
+    mapped[0, 0, 0] = 1e9
+    assert sha256(path) == before
+    np.testing.assert_array_equal(block, data)
+    r = intake_mrc.open_mrc(path, mmap_mode="r").memmap()
+    with pytest.raises(ValueError):
+        r[0, 0, 0] = 1
+    w = intake_mrc.open_mrc(path, mmap_mode="r+").memmap()
+    w[0, 0, 0] = 42
+    w.flush()
+    del w
+    assert sha256(path) != before
+    with mrcfile.open(path) as oracle:
+        assert oracle.data[0, 0, 0] == 42
+
+
+def test_file_object_and_text_mode(tmp_path):
+    data = sample("i2", (3, 4, 5))
+    path = write_mrc(tmp_path / "fo.mrc", data)
+    with open(path, "rb") as fileobj:
+        f = intake_mrc.open_mrc(fileobj)
+        np.testing.assert_array_equal(f.to_dask(chunks=1).compute(), data)
+    with open(path) as text, pytest.raises(MRCFormatError, match="text mode"):
+        intake_mrc.open_mrc(text)

@@ -1,0 +1,139 @@
+"""Reading through fsspec: the S3 server, the HTTP server, memory:// and chained URLs;
+request counts and bytes on the wire; a dask.distributed cluster of processes."""
+
+from __future__ import annotations
+
+import fsspec
+import numpy as np
+import pytest
+from conftest import MRCFILE_TESTS, RSCIIO, sha256
+from mrcwriter import fei2_records, write_mrc
+
+import intake_mrc
+from intake_mrc import StorageError, TruncatedFileError
+
+RNG = np.random.default_rng(3)
+
+
+@pytest.fixture
+def stack(tmp_path):
+    data = RNG.integers(0, 60000, size=(40, 64, 48)).astype(np.uint16)
+    return write_mrc(tmp_path / "stack.mrc", data), data
+
+
+def test_s3_read_and_chunks(stack, s3_upload, s3_server):
+    path, data = stack
+    (url,) = s3_upload(path)
+    f = intake_mrc.open_mrc(url, storage_options=s3_server["storage_options"], chunks=7)
+    assert f.shape == data.shape
+    np.testing.assert_array_equal(f.read(), data)
+    np.testing.assert_array_equal(f.to_dask().compute(), data)
+    np.testing.assert_array_equal(f.to_dask()[13].compute(), data[13])
+
+
+def test_http_header_is_one_request_and_frame_has_no_extra_bytes(stack, http_upload, http_server):
+    path, data = stack
+    (url,) = http_upload(path)
+    http_server.requests.clear()
+    f = intake_mrc.open_mrc(url, chunks=10)
+    assert len(http_server.requests) == 1
+    assert http_server.requests[0][2] is not None  # a ranged GET, not a whole download
+    http_server.requests.clear()
+    frame = f.to_dask()[17].compute()
+    np.testing.assert_array_equal(frame, data[17])
+    frame_nbytes = data[17].nbytes
+    assert len(http_server.requests) == 1
+    assert http_server.bytes_requested() == frame_nbytes
+    np.testing.assert_array_equal(f.read(), data)
+
+
+def test_http_extended_header_second_request(tmp_path, http_upload, http_server):
+    records = fei2_records(100, record_nbytes=1024)  # 100 KiB > the first read
+    path = write_mrc(
+        tmp_path / "fei.mrc", np.zeros((100, 4, 4), np.float32), extended=records, exttyp=b"FEI2"
+    )
+    (url,) = http_upload(path)
+    http_server.requests.clear()
+    f = intake_mrc.open_mrc(url)
+    assert len(http_server.requests) == 2
+    assert f.extended_header.shape == (100,)
+
+
+def test_http_percent_encoded_names(http_upload):
+    urls = http_upload(RSCIIO / "20241021_00405_0_Virt 0_sum.mrc")
+    f = intake_mrc.open_mrc(urls[0])
+    assert f.read().ravel().tolist() == list(range(32))
+
+
+def test_memory_and_chained_urls(stack, s3_upload, s3_server, tmp_path):
+    path, data = stack
+    with fsspec.open("memory://stack/stack.mrc", "wb") as out:
+        out.write(path.read_bytes())
+    f = intake_mrc.open_mrc("memory://stack/stack.mrc")
+    np.testing.assert_array_equal(f.to_dask().compute(), data)
+    (url,) = s3_upload(path, prefix="chained")
+    options = {
+        "s3": s3_server["storage_options"],
+        "simplecache": {"cache_storage": str(tmp_path / "cache")},
+    }
+    g = intake_mrc.open_mrc("simplecache::" + url, storage_options=options)
+    np.testing.assert_array_equal(g.read(), data)
+
+
+def test_fsspec_open_file_object(stack, s3_upload, s3_server):
+    path, data = stack
+    (url,) = s3_upload(path, prefix="fileobj")
+    fs = fsspec.filesystem("s3", **s3_server["storage_options"])
+    with fs.open(url, "rb") as fileobj:
+        f = intake_mrc.open_mrc(fileobj)
+        np.testing.assert_array_equal(f.to_dask().compute(), data)
+
+
+def test_compressed_maps_remote(http_upload, s3_upload, s3_server):
+    import mrcfile
+
+    with mrcfile.open(MRCFILE_TESTS / "EMD-3001.map") as oracle:
+        expected = oracle.data.copy()
+    (gz,) = http_upload(MRCFILE_TESTS / "emd_3001.map.gz")
+    (bz,) = s3_upload(MRCFILE_TESTS / "EMD-3001.map.bz2")
+    np.testing.assert_array_equal(intake_mrc.open_mrc(gz).read(), expected)
+    f = intake_mrc.open_mrc(bz, storage_options=s3_server["storage_options"])
+    np.testing.assert_array_equal(f.to_dask(chunks=5).compute(), expected)
+
+
+def test_truncated_remote_file_is_an_error(stack, http_upload, tmp_path):
+    path, _ = stack
+    short = tmp_path / "short.mrc"
+    short.write_bytes(path.read_bytes()[:-100])
+    (url,) = http_upload(short)
+    f = intake_mrc.open_mrc(url)
+    with pytest.raises(TruncatedFileError, match="short.mrc"):
+        f.read()
+    with pytest.raises(TruncatedFileError):
+        f.to_dask(chunks=40).compute()
+
+
+def test_missing_remote_file(http_server, s3_server):
+    with pytest.raises(FileNotFoundError, match="nothere"):
+        intake_mrc.open_mrc(f"{http_server.url}/nothere.mrc")
+    with pytest.raises((FileNotFoundError, StorageError), match="nothere"):
+        intake_mrc.open_mrc(
+            "s3://intake-mrc-test/nothere.mrc", storage_options=s3_server["storage_options"]
+        )
+
+
+def test_distributed_cluster_against_s3(stack, s3_upload, s3_server):
+    distributed = pytest.importorskip("distributed")
+    path, data = stack
+    before = sha256(path)
+    (url,) = s3_upload(path, prefix="dist")
+    f = intake_mrc.open_mrc(url, storage_options=s3_server["storage_options"], chunks=8)
+    with (
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        total = client.compute(f.to_dask().astype(np.float64).sum()).result()
+    assert total == data.astype(np.float64).sum()
+    assert sha256(path) == before
