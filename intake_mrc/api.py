@@ -1,11 +1,16 @@
-"""``open_mrc``: the one function most users call. It wires storage, format and arrays."""
+"""``open_mrc``: the one function most users call. It wires storage, format, arrays and the
+Direct Electron model together."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from .directelectron.acquisition import open_de_movie
+from .directelectron.naming import stem_of
+from .directelectron.scan import PartialScan
 from .format.header import SignedBytes
 from .mrc import MRCFile
+from .storage import open_store
 
 
 def open_mrc(
@@ -15,6 +20,11 @@ def open_mrc(
     chunks: Any = "auto",
     mmap_mode: str | None = "c",
     signed_bytes: SignedBytes = "auto",
+    metadata_file: Any = "auto",
+    virtual_images: Any = None,
+    external_images: Any = None,
+    scan_file: Any = "auto",
+    partial_scan: PartialScan = "error",
 ) -> MRCFile:
     """Open an MRC file lazily: only the header and extended header are read.
 
@@ -23,11 +33,35 @@ def open_mrc(
     ``navigation_shape`` is in RosettaSciIO's (x, y) order: the array becomes
     ``reversed(navigation_shape) + (ny, nx)``. ``chunks`` is what dask accepts for the stack
     axes (frames are never split). ``mmap_mode`` ("c", "r", "r+" or None) applies to local
-    files. ``signed_bytes`` decides mode-0 signedness ("auto" follows the IMOD flags).
+    files. ``signed_bytes`` decides mode-0 signedness ("auto" follows the IMOD flags; DE
+    movies with an info file are unsigned).
+
+    Direct Electron: ``metadata_file`` is the ``_info.txt`` (path, URL, open text or binary
+    file), "auto" to look for ``{stem}_info.txt`` next to a movie named ``{stem}_movie.mrc``
+    (one request), or None. ``virtual_images``/``external_images`` (lists of paths/URLs or
+    dicts name -> path) override discovery; ``scan_file`` is the scan-coordinates CSV of a
+    Random or XY-file scan ("auto": next to the movie). ``partial_scan="pad"`` zero-fills
+    the positions an interrupted raster scan did not reach (the default is an error).
     """
+    store = open_store(urlpath_or_file, storage_options)
+    is_de_movie = stem_of(store.basename) is not None
+    if is_de_movie or not (metadata_file is None or metadata_file == "auto"):
+        return open_de_movie(
+            store,
+            metadata_file=metadata_file,
+            virtual_images=virtual_images,
+            external_images=external_images,
+            scan_file=scan_file,
+            navigation_shape=navigation_shape,
+            partial_scan=partial_scan,
+            storage_options=storage_options,
+            chunks=chunks,
+            mmap_mode=mmap_mode,
+            signed_bytes=signed_bytes,
+        )
     return MRCFile.open(
-        urlpath_or_file,
-        storage_options=storage_options,
+        None,
+        store=store,
         navigation_shape=navigation_shape,
         chunks=chunks,
         mmap_mode=mmap_mode,

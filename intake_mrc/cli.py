@@ -30,16 +30,22 @@ def _info(args: argparse.Namespace) -> dict[str, Any]:
 def _print_info(info: dict[str, Any]) -> None:
     print(f"{info['file']}")
     print(f"  shape {tuple(info['shape'])}  dtype {info['dtype']}")
-    print(f"  chunks {tuple(len(c) for c in info['chunks'])} blocks, "
-          f"first block {tuple(c[0] for c in info['chunks'])}")
+    print(
+        f"  chunks {tuple(len(c) for c in info['chunks'])} blocks, "
+        f"first block {tuple(c[0] for c in info['chunks'])}"
+    )
     print(f"  voxel size (Å) {tuple(info['voxel_size_angstrom'])}")
     for axis in info["axes"]:
         units = axis["units"] or ""
-        print(f"  axis {axis['name']:>6}: {axis['size']:>6} x {axis['scale']:g} {units}"
-              f"{'  (navigation)' if axis['navigate'] else ''}")
+        print(
+            f"  axis {axis['name']:>6}: {axis['size']:>6} x {axis['scale']:g} {units}"
+            f"{'  (navigation)' if axis['navigate'] else ''}"
+        )
     h = info["header"]
-    print(f"  mode {h['mode']}  ispg {h['ispg']}  nsymbt {h['nsymbt']}  exttyp {h['exttyp']!r}"
-          f"  nversion {h['nversion']}  axes order {h['mapc']},{h['mapr']},{h['maps']}")
+    print(
+        f"  mode {h['mode']}  ispg {h['ispg']}  nsymbt {h['nsymbt']}  exttyp {h['exttyp']!r}"
+        f"  nversion {h['nversion']}  axes order {h['mapc']},{h['mapr']},{h['maps']}"
+    )
     if info["extended_header_type"]:
         print(f"  extended header: {info['extended_header_type']}")
     for note in info["metadata"].get("mrc", {}).get("notes", []):

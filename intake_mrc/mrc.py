@@ -8,6 +8,7 @@ nothing else is read until ``read()`` or a dask compute.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any
 
 import dask.array as da
@@ -84,6 +85,9 @@ class MRCFile:
         self.frame_array = FrameArray(store, layout, nav, frame_table, mmap_mode)
         self.axes = axes if axes is not None else self._default_axes(navigation_shape is not None)
         self.metadata: dict[str, Any] = metadata or {}
+        # Direct Electron movies fill these (lazily opened images); empty otherwise.
+        self.virtual_images: Mapping[str, MRCFile] = {}
+        self.external_images: Mapping[str, MRCFile] = {}
         self.metadata.setdefault("mrc", self._mrc_metadata())
 
     @classmethod

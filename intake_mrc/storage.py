@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Sequence
 from typing import Any, BinaryIO
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 import fsspec
 import numpy as np
@@ -98,6 +98,28 @@ class ByteStore:
         """A memory map of [offset, offset + nbytes), or None where the store cannot map."""
         return None
 
+    def read_all(self, limit: int) -> bytes:
+        """The whole (small) file; ``MRCFormatError`` when it is larger than ``limit``."""
+        data = self.head(limit + 1)
+        if len(data) > limit:
+            raise MRCFormatError(
+                f"larger than {limit} bytes, too large for this file type", self.name
+            )
+        return data
+
+    @property
+    def basename(self) -> str:
+        return self.name.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1]
+
+    def sibling(self, name: str) -> ByteStore | None:
+        """The store of the file ``name`` in this file's folder (None if unknown)."""
+        return None
+
+    def list_folder(self) -> list[str] | None:
+        """The names of the files in this file's folder, in one listing; None if the
+        storage cannot list."""
+        return None
+
 
 class LocalStore(ByteStore):
     """A file on a local disk, read with positioned reads into caller buffers."""
@@ -151,6 +173,13 @@ class LocalStore(ByteStore):
                     got += n
                 pos += length
 
+    def sibling(self, name: str) -> LocalStore:
+        return LocalStore(os.path.join(os.path.dirname(self.path), name))
+
+    def list_folder(self) -> list[str]:
+        folder = os.path.dirname(self.path)
+        return sorted(e.name for e in os.scandir(folder) if e.is_file())
+
     def memmap(self, offset: int, nbytes: int, mode: str) -> np.ndarray:
         if offset + nbytes > self._size:
             raise TruncatedFileError(
@@ -196,6 +225,39 @@ class FsspecStore(ByteStore):
 
     def token(self) -> str:
         return f"{self.fs.protocol}:{self.path}:{self._size}"
+
+    @property
+    def _is_http(self) -> bool:
+        protocol = self.fs.protocol
+        return bool(
+            {"http", "https"} & set(protocol if isinstance(protocol, tuple) else (protocol,))
+        )
+
+    @property
+    def basename(self) -> str:
+        name = self.path.rstrip("/").rsplit("/", 1)[-1]
+        return unquote(name) if self._is_http else name
+
+    def sibling(self, name: str) -> FsspecStore:
+        folder = self.path.rstrip("/").rsplit("/", 1)[0]
+        path = folder + "/" + (quote(name) if self._is_http else name)
+        display = self.name.rsplit("/", 1)[0] + "/" + name
+        return FsspecStore(self.fs, path, display, self.retries, self.backoff, self.part_nbytes)
+
+    def list_folder(self) -> list[str] | None:
+        folder = self.path.rstrip("/").rsplit("/", 1)[0]
+        try:
+            entries = self.fs.ls(folder, detail=True)
+        except Exception as error:  # noqa: BLE001 - a server that cannot list
+            log.debug("cannot list %s: %s", redact_url(folder), type(error).__name__)
+            return None
+        names = []
+        for entry in entries:
+            if entry.get("type") == "directory":
+                continue
+            name = str(entry["name"]).rstrip("/").rsplit("/", 1)[-1]
+            names.append(unquote(name) if self._is_http else name)
+        return sorted(names)
 
     def head(self, nbytes: int) -> bytes:
         data = self._with_retries(lambda: self.fs.cat_file(self.path, start=0, end=nbytes))
@@ -348,6 +410,17 @@ class FileObjectStore(ByteStore):
 
     def head(self, nbytes: int) -> bytes:
         return self._read(0, nbytes)
+
+    def sibling(self, name: str) -> ByteStore | None:
+        # A file object opened from a local path has neighbours on that disk.
+        if os.path.isfile(self.name):
+            return LocalStore(os.path.join(os.path.dirname(os.path.abspath(self.name)), name))
+        return None
+
+    def list_folder(self) -> list[str] | None:
+        if os.path.isfile(self.name):
+            return LocalStore(self.name).list_folder()
+        return None
 
     def _read(self, start: int, length: int) -> bytes:
         with self._lock:

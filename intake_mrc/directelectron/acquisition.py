@@ -1,0 +1,337 @@
+"""A Direct Electron acquisition: the movie with its info file, scan geometry and the
+virtual and external detector images, found next to the movie by the naming convention.
+
+Discovery never leaves the movie's own folder or prefix: names taken from the info file's
+``Autosave ... File Path`` keys are reduced to their base names and must start with the
+acquisition's dataset id.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import replace
+from typing import Any
+
+from ..errors import MetadataError, MRCFormatError
+from ..mrc import MRCFile
+from ..storage import ByteStore, open_store
+from .info import MAX_INFO_NBYTES, DEInfo, parse_info, summary
+from .naming import DATASET_ID, basename, classify, group_acquisitions, stem_of
+from .scan import (
+    PartialScan,
+    ScanGeometry,
+    custom_geometry,
+    movie_geometry,
+    needs_coordinates,
+    parse_scan_coordinates,
+    raster_geometry,
+    signal_axes,
+)
+
+MAX_CSV_NBYTES = 256 * 2**20
+
+
+class LazyImages(Mapping[str, MRCFile]):
+    """Name -> image, each opened (header read) on first access and kept."""
+
+    def __init__(self, openers: dict[str, Callable[[], MRCFile]], sources: dict[str, str]):
+        self._openers = openers
+        self._opened: dict[str, MRCFile] = {}
+        self.sources = sources  # name -> file name, for display without opening
+
+    def __getitem__(self, name: str) -> MRCFile:
+        if name not in self._opened:
+            self._opened[name] = self._openers[name]()
+        return self._opened[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._openers)
+
+    def __len__(self) -> int:
+        return len(self._openers)
+
+    def __repr__(self) -> str:
+        return f"LazyImages({self.sources!r})"
+
+
+def _read_text_source(
+    source: Any, storage_options: dict[str, Any] | None, limit: int
+) -> tuple[bytes | str, str]:
+    """Content and display name of a path, URL, store or open file (text or binary)."""
+    if isinstance(source, ByteStore):
+        return source.read_all(limit), source.name
+    if hasattr(source, "read"):
+        name = str(getattr(source, "name", "<file object>"))
+        content = source.read(limit + 1)
+        if len(content) > limit:
+            raise MetadataError(f"larger than {limit} bytes", name, "info")
+        return content, name
+    store = open_store(source, storage_options)
+    return store.read_all(limit), store.name
+
+
+def load_info(source: Any, storage_options: dict[str, Any] | None = None) -> DEInfo:
+    """Parse an info file given as a path, URL, store or open file object."""
+    try:
+        content, name = _read_text_source(source, storage_options, MAX_INFO_NBYTES)
+    except MRCFormatError as error:
+        raise MetadataError(str(error), getattr(error, "source", None), "info") from None
+    except FileNotFoundError as error:
+        raise MetadataError(f"metadata file not found: {error}", None, "info") from None
+    return parse_info(content, name)
+
+
+def _safe_sibling_name(raw_path: str, dataset_id: str) -> str | None:
+    """A base name from an info-file path, only if it names a file of this acquisition."""
+    name = basename(raw_path.strip())
+    if not name or name in (".", "..") or not name.startswith(dataset_id):
+        return None
+    return name
+
+
+def _discover(
+    movie: ByteStore, info: DEInfo | None
+) -> tuple[dict[str, str], dict[str, str], str | None, list[str]]:
+    """Virtual and external image names (name -> file name), the scan CSV's name, notes."""
+    found = stem_of(movie.basename)
+    notes: list[str] = []
+    if found is None:
+        return {}, {}, None, notes
+    stem = found[0]
+    listing = movie.list_folder()
+    if listing is not None:
+        groups, _ = group_acquisitions(listing)
+        group = next((g for g in groups if g.stem == stem), None)
+        if group is None:
+            return {}, {}, None, notes
+        return group.virtual, group.external, group.scan_coordinates, notes
+    # No listing (a plain HTTP server): the info file names the saved files.
+    notes.append("folder cannot be listed: images taken from the info file's Autosave keys")
+    if info is None:
+        return {}, {}, f"{stem}_scan_coordinates.csv", notes
+    dataset_id = DATASET_ID.match(stem).group(0)  # type: ignore[union-attr]
+    virtual: dict[str, str] = {}
+    external: dict[str, str] = {}
+    for key, value in info.raw.items():
+        if not key.startswith("Autosave ") or not key.endswith(" File Path") or not value:
+            continue
+        name = _safe_sibling_name(value, dataset_id)
+        if name is None:
+            notes.append(f"ignored {key!r}: not a file of this acquisition in its folder")
+            continue
+        if not name.startswith(stem + "_"):
+            continue
+        role, _, detector = classify(name[len(stem) + 1 :])
+        if role == "virtual" and detector:
+            virtual[detector] = name
+        elif role == "external" and detector:
+            external[detector] = name
+    return virtual, external, f"{stem}_scan_coordinates.csv", notes
+
+
+def _image_openers(
+    stores: dict[str, Callable[[], ByteStore]],
+    sources: dict[str, str],
+    nav_shape: tuple[int, ...] | None,
+) -> LazyImages:
+    """Lazily opened images; those with one value per scan point take the scan's shape."""
+
+    def opener(factory: Callable[[], ByteStore]) -> MRCFile:
+        image = MRCFile.open(None, store=factory())
+        if nav_shape and math.prod(image.shape) == math.prod(nav_shape):
+            return _reshaped(image, nav_shape)
+        return image
+
+    openers = {name: (lambda f=factory: opener(f)) for name, factory in stores.items()}
+    return LazyImages(openers, sources)
+
+
+def _image_stores(
+    given: Any,
+    discovered: dict[str, str],
+    movie: ByteStore,
+    storage_options: dict[str, Any] | None,
+) -> tuple[dict[str, Callable[[], ByteStore]], dict[str, str]]:
+    """Store factories and display names: the user's list when given (honoured as is),
+    else the files discovered next to the movie."""
+    if given is not None:
+        named = _as_named(given)
+        return (
+            {
+                name: (lambda t=target: open_store(t, storage_options))
+                for name, target in named.items()
+            },
+            {name: str(target) for name, target in named.items()},
+        )
+    return (
+        {name: (lambda n=file_name: movie.sibling(n)) for name, file_name in discovered.items()},
+        dict(discovered),
+    )
+
+
+def _reshaped(image: MRCFile, nav_shape: tuple[int, ...]) -> MRCFile:
+    """A virtual image (one value per scan point) as a (scan y, scan x) array.
+
+    The stored pixels are contiguous, so re-cutting rows is a change of layout, not of
+    data; 4-bit images (rows padded to bytes) keep their stored shape."""
+    layout = image.frame_array.layout
+    if layout.mode == 101 or len(nav_shape) != 2:
+        return image
+    ny, nx = nav_shape
+    flat = replace(layout, n_frames=1, ny=ny, nx=nx)
+    header = replace(image.main_header, layout=flat, shape=(ny, nx))
+    return MRCFile(
+        image.store, header, image._extended, (), image.chunks, image.frame_array.mmap_mode
+    )
+
+
+def _as_named(images: Any) -> dict[str, Any]:
+    """User-given images (list of paths or dict name -> path) as a dict name -> path."""
+    if images is None:
+        return {}
+    if isinstance(images, Mapping):
+        return dict(images)
+    named: dict[str, Any] = {}
+    for i, item in enumerate(images):
+        text = basename(str(item)) if isinstance(item, str) else ""
+        found = None
+        if DATASET_ID.match(text):
+            stem_match = DATASET_ID.match(text)
+            rest = text[stem_match.end() + 1 :] if stem_match else ""
+            role, _, detector = classify(rest)
+            found = detector if role in ("virtual", "external") else None
+        named[found or f"image {i}"] = item
+    return named
+
+
+def open_de_movie(
+    store: ByteStore,
+    *,
+    metadata_file: Any = "auto",
+    virtual_images: Any = None,
+    external_images: Any = None,
+    scan_file: Any = "auto",
+    navigation_shape: tuple[int, ...] | None = None,
+    partial_scan: PartialScan = "error",
+    storage_options: dict[str, Any] | None = None,
+    chunks: Any = "auto",
+    mmap_mode: str | None = "c",
+    signed_bytes: Any = "auto",
+) -> MRCFile:
+    """Open a DE movie with its metadata; see :func:`intake_mrc.open_mrc` for arguments."""
+    info: DEInfo | None = None
+    notes: list[str] = []
+    found = stem_of(store.basename)
+    if isinstance(metadata_file, str) and metadata_file == "auto":
+        if found is not None:
+            sibling = store.sibling(f"{found[0]}_info.txt")
+            if sibling is not None:
+                try:
+                    info = load_info(sibling)
+                except MetadataError as error:
+                    if "not found" not in str(error):
+                        raise
+                    notes.append(f"no info file {found[0]}_info.txt next to the movie")
+    elif metadata_file is not None:
+        info = load_info(metadata_file, storage_options)
+
+    movie = MRCFile.open(
+        None,
+        store=store,
+        chunks=chunks,
+        mmap_mode=mmap_mode,
+        signed_bytes=signed_bytes,
+        default_unsigned_bytes=info is not None,
+    )
+    layout = movie.frame_array.layout
+    n_frames = layout.n_frames
+    geometry: ScanGeometry | None = None
+    if navigation_shape is not None:
+        nav = tuple(reversed(tuple(navigation_shape)))
+        if math.prod(nav) != n_frames:
+            raise MRCFormatError(
+                f"navigation shape {tuple(navigation_shape)} (x, y, ...) holds "
+                f"{math.prod(nav)} frames, the movie has {n_frames}",
+                store.name,
+                "navigation_shape",
+            )
+        geometry = ScanGeometry(
+            "user",
+            nav,
+            [
+                {
+                    "name": f"nav{i}",
+                    "size": n,
+                    "scale": 1.0,
+                    "units": None,
+                    "offset": 0.0,
+                    "navigate": True,
+                }
+                for i, n in enumerate(nav)
+            ],
+        )
+    elif info is not None:
+        if needs_coordinates(info):
+            csv_source: Any = scan_file
+            if isinstance(scan_file, str) and scan_file == "auto":
+                csv_source = store.sibling(f"{found[0]}_scan_coordinates.csv") if found else None
+                if csv_source is None:
+                    raise MetadataError(
+                        "custom scan without a scan-coordinates file", info.source, "Scan - Type"
+                    )
+            try:
+                content, csv_name = _read_text_source(csv_source, storage_options, MAX_CSV_NBYTES)
+            except FileNotFoundError:
+                raise MetadataError(
+                    f"custom scan ({info.get('Scan - Type')}) but no scan-coordinates file",
+                    info.source,
+                    "Scan - Type",
+                ) from None
+            coordinates = parse_scan_coordinates(content, csv_name, max_rows=n_frames)
+            geometry = custom_geometry(info, n_frames, coordinates, csv_name)
+        elif info.enabled("Scan - Enable"):
+            geometry = raster_geometry(info, n_frames, partial_scan)
+        else:
+            geometry = movie_geometry(info, n_frames)
+    if geometry is None:
+        return movie
+    frame_axes = signal_axes(info, layout.ny, layout.nx) if info is not None else movie.axes[-2:]
+    metadata: dict[str, Any] = {}
+    if info is not None:
+        metadata["direct_electron"] = {
+            "summary": summary(info),
+            "values": info.values,
+            "raw": info.raw,
+            "info_file": info.source,
+            "notes": info.notes,
+        }
+    metadata["scan"] = {
+        "kind": geometry.kind,
+        "navigation_shape": geometry.navigation_shape,
+        "notes": geometry.notes + notes,
+    }
+    out = MRCFile(
+        store,
+        movie.main_header,
+        movie._extended,
+        geometry.navigation_shape,
+        chunks,
+        mmap_mode,
+        geometry.frame_table,
+        geometry.axes + frame_axes,
+        metadata,
+    )
+    scan_nav = tuple(a["size"] for a in geometry.axes if a["name"] in ("y", "x"))
+    found_virtual: dict[str, str] = {}
+    found_external: dict[str, str] = {}
+    if virtual_images is None or external_images is None:
+        found_virtual, found_external, _, discovery_notes = _discover(store, info)
+        notes.extend(discovery_notes)
+    out.virtual_images = _image_openers(
+        *_image_stores(virtual_images, found_virtual, store, storage_options), scan_nav
+    )
+    out.external_images = _image_openers(
+        *_image_stores(external_images, found_external, store, storage_options), None
+    )
+    return out
