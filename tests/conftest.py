@@ -97,6 +97,8 @@ class RangeHTTPServer:
             return await handler(request)
 
         app = web.Application(middlewares=[record])
+        # /nolist/ serves the same files without directory pages, like most web servers.
+        app.router.add_static("/nolist/", str(self.root), show_index=False)
         app.router.add_static("/", str(self.root), show_index=True)
         self._runner = web.AppRunner(app, access_log=None)
         self._loop.run_until_complete(self._runner.setup())
@@ -144,12 +146,13 @@ def http_upload(http_server, http_root):
     """Copy local files under the HTTP root; returns their http:// URLs (percent-encoded)."""
     from urllib.parse import quote
 
-    def upload(*paths: Path | str, prefix: str = "data") -> list[str]:
+    def upload(*paths: Path | str, prefix: str = "data", listing: bool = True) -> list[str]:
         (http_root / prefix).mkdir(parents=True, exist_ok=True)
+        base = http_server.url if listing else http_server.url + "/nolist"
         urls = []
         for path in paths:
             shutil.copy(path, http_root / prefix / Path(path).name)
-            urls.append(f"{http_server.url}/{prefix}/{quote(Path(path).name)}")
+            urls.append(f"{base}/{prefix}/{quote(Path(path).name)}")
         return urls
 
     return upload

@@ -327,7 +327,7 @@ def open_de_movie(
     found_external: dict[str, str] = {}
     if virtual_images is None or external_images is None:
         found_virtual, found_external, _, discovery_notes = _discover(store, info)
-        notes.extend(discovery_notes)
+        out.metadata["scan"]["notes"].extend(discovery_notes)
     out.virtual_images = _image_openers(
         *_image_stores(virtual_images, found_virtual, store, storage_options), scan_nav
     )
