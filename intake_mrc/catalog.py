@@ -1,0 +1,381 @@
+"""The catalog glob: one listing of a folder, glob or bucket prefix -> one intake entry per
+acquisition (Direct Electron files grouped by id) or per other MRC file -> YAML.
+
+Nothing here reads a file except the one DE info file named as the listing source for
+servers that cannot list (HTTP). Entries carry every file's URL, so reading an entry needs
+no listing either. Written catalogs never hold credentials: secret-looking storage options
+are dropped (s3fs and friends pick credentials up from the environment).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import posixpath
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
+
+import fsspec
+import yaml
+
+from .directelectron.acquisition import load_info
+from .directelectron.naming import (
+    DATASET_ID,
+    AcquisitionFiles,
+    basename,
+    group_acquisitions,
+)
+from .errors import StorageError
+from .storage import redact_url
+
+MRC_ENDINGS = (".mrc", ".mrcs", ".map", ".ccp4", ".rec", ".st", ".ali", ".preali")
+COMPRESSED_ENDINGS = (".gz", ".bz2")
+DE_TEXT_ENDINGS = ("_info.txt", "_scan_coordinates.csv")
+_SECRET = re.compile(
+    r"key|secret|token|password|passwd|session|credential|auth|signature", re.IGNORECASE
+)
+
+
+class _NoAliasDumper(yaml.SafeDumper):
+    """Safe YAML without &anchors: a catalog stays readable when one dict is used twice."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
+def scrub_secrets(options: Any) -> Any:
+    """Storage options without anything that looks like a credential (any depth)."""
+    if isinstance(options, dict):
+        return {
+            k: scrub_secrets(v)
+            for k, v in options.items()
+            if not (isinstance(k, str) and _SECRET.search(k))
+        }
+    if isinstance(options, list | tuple):
+        return [scrub_secrets(v) for v in options]
+    return options
+
+
+def is_mrc_name(name: str) -> bool:
+    lower = name.lower()
+    for ending in COMPRESSED_ENDINGS:
+        if lower.endswith(ending):
+            lower = lower[: -len(ending)]
+    return lower.endswith(MRC_ENDINGS)
+
+
+def _wanted(name: str) -> bool:
+    return is_mrc_name(name) or (
+        DATASET_ID.match(name) is not None and name.lower().endswith(DE_TEXT_ENDINGS)
+    )
+
+
+@dataclass
+class CatalogEntry:
+    """One intake entry: the file to open, ``open_mrc`` arguments and metadata."""
+
+    name: str
+    url: str
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    metadata: dict[str, Any] = field(default_factory=dict)
+    description: str = ""
+
+
+def identifier(text: str) -> str:
+    """A Python identifier from a name: non-word characters become _, a leading digit
+    gets a prefix."""
+    ident = re.sub(r"\W+", "_", text).strip("_") or "entry"
+    if ident[0].isdigit():
+        ident = "de_" + ident if DATASET_ID.match(ident) else "mrc_" + ident
+    return ident
+
+
+def _file_stem(name: str) -> str:
+    lower = name.lower()
+    for ending in COMPRESSED_ENDINGS + MRC_ENDINGS:
+        if lower.endswith(ending):
+            name, lower = name[: -len(ending)], lower[: -len(ending)]
+    return name
+
+
+def list_files(
+    urlpath: str, storage_options: dict[str, Any] | None = None
+) -> tuple[list[str], dict[str, int]]:
+    """URLs of the MRC and DE files under ``urlpath`` (a folder, a glob, a bucket prefix,
+    or a DE info file whose Autosave keys list the files), and their sizes where listed.
+    One listing request (paginated by the server) or one info-file read."""
+    options = dict(storage_options or {})
+    if basename(urlpath).lower().endswith("_info.txt"):
+        return _list_from_info(urlpath, options), {}
+    fs, path = fsspec.core.url_to_fs(urlpath, **options)
+    try:
+        if fsspec.core.has_magic(path):
+            found = fs.glob(path, detail=True)
+        elif fs.isfile(path):
+            found = {path: fs.info(path)}
+        else:
+            found = fs.find(path, detail=True)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{redact_url(urlpath)}: nothing there to list") from None
+    except Exception as error:  # noqa: BLE001 - reported as one clear line
+        raise StorageError(
+            f"cannot list ({type(error).__name__}); for an HTTP server, give a DE info "
+            "file URL instead",
+            redact_url(urlpath),
+        ) from None
+    urls: list[str] = []
+    sizes: dict[str, int] = {}
+    protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
+    for p, info in sorted(found.items()):
+        if info.get("type") == "directory" or not _wanted(basename(p)):
+            continue
+        url = p if protocol in ("file", "local") else fs.unstrip_protocol(p)
+        urls.append(url)
+        if info.get("size") is not None:
+            sizes[url] = int(info["size"])
+    return urls, sizes
+
+
+def _list_from_info(info_url: str, storage_options: dict[str, Any]) -> list[str]:
+    """The files an info file says were saved, as URLs next to it (base names only, and
+    only names of this acquisition: a hostile path reads nothing elsewhere)."""
+    info = load_info(info_url, storage_options)
+    folder = info_url.rsplit("/", 1)[0] if "/" in info_url else "."
+    is_http = info_url.startswith(("http://", "https://"))
+    stem = basename(info_url)[: -len("_info.txt")]
+    id_match = DATASET_ID.match(stem)
+    urls = [info_url]
+    for key, value in info.raw.items():
+        if not (key.startswith("Autosave ") and key.endswith(" File Path") and value):
+            continue
+        name = basename(value)
+        if not id_match or not name.startswith(id_match.group(0)) or not _wanted(name):
+            continue
+        urls.append(folder + "/" + (quote(name) if is_http else name))
+    return sorted(set(urls))
+
+
+def _display_name(url: str) -> str:
+    from urllib.parse import unquote
+
+    name = basename(url)
+    return unquote(name) if url.startswith(("http://", "https://")) else name
+
+
+def plan_entries(
+    urls: Iterable[str], sizes: dict[str, int] | None = None, progress: bool = False
+) -> list[CatalogEntry]:
+    """Group DE files by acquisition and make one entry per acquisition or MRC file."""
+    urls = list(urls)
+    sizes = sizes or {}
+    # Group on decoded names (HTTP URLs are percent-encoded), keep the URLs to read.
+    by_key = {posixpath.join(posixpath.dirname(u), _display_name(u)): u for u in urls}
+    groups, ungrouped = group_acquisitions(list(by_key))
+    entries: list[CatalogEntry] = []
+    iterator: Iterable[AcquisitionFiles] = groups
+    if progress:
+        from tqdm import tqdm
+
+        iterator = tqdm(groups, desc="acquisitions", unit="acq", disable=len(groups) < 1000)
+    for group in iterator:
+        if group.movie is None:
+            # No movie: its MRC files stand alone.
+            ungrouped.extend(p for p in _group_paths(group) if is_mrc_name(basename(p)))
+            continue
+        url = by_key[group.movie]
+        files = {
+            "movie": url,
+            "info": by_key.get(group.info or ""),
+            "final": by_key.get(group.final or ""),
+            "scan_coordinates": by_key.get(group.scan_coordinates or ""),
+            "virtual": {k: by_key[v] for k, v in group.virtual.items()},
+            "external": {k: by_key[v] for k, v in group.external.items()},
+        }
+        kwargs: dict[str, Any] = {
+            "metadata_file": files["info"],
+            "virtual_images": files["virtual"],
+            "external_images": files["external"],
+        }
+        if files["scan_coordinates"]:
+            kwargs["scan_file"] = files["scan_coordinates"]
+        metadata = {
+            "kind": "direct_electron",
+            **group.described(),
+            "files": {k: v for k, v in files.items() if v},
+            "size_bytes": sizes.get(url),
+        }
+        entries.append(
+            CatalogEntry(
+                group.stem, url, kwargs, metadata, f"Direct Electron acquisition {group.stem}"
+            )
+        )
+    for key in sorted(ungrouped):
+        url = by_key[key]
+        entries.append(
+            CatalogEntry(
+                _file_stem(basename(key)),
+                url,
+                {},
+                {"kind": "mrc", "files": {"data": url}, "size_bytes": sizes.get(url)},
+                f"MRC file {basename(key)}",
+            )
+        )
+    _name_entries(entries)
+    return entries
+
+
+def _group_paths(group: AcquisitionFiles) -> list[str]:
+    return [
+        p
+        for p in (
+            group.movie,
+            group.final,
+            *group.virtual.values(),
+            *group.external.values(),
+            *group.others,
+        )
+        if p
+    ]
+
+
+def _name_entries(entries: list[CatalogEntry]) -> None:
+    """Stable identifiers; a clash takes the parent folder's name, then a short hash."""
+    wanted = [identifier(e.name) for e in entries]
+    counts: dict[str, int] = {}
+    for name in wanted:
+        counts[name] = counts.get(name, 0) + 1
+    taken: set[str] = set()
+    for entry, name in zip(entries, wanted, strict=True):
+        if counts[name] > 1:
+            parent = basename(posixpath.dirname(entry.url)) or "root"
+            name = identifier(f"{parent}_{name}")
+        if name in taken:
+            name = f"{name}_{hashlib.sha1(entry.url.encode()).hexdigest()[:8]}"
+        taken.add(name)
+        entry.name = name
+
+
+def _token(text: str) -> str:
+    return hashlib.sha1(text.encode()).hexdigest()[:16]
+
+
+def catalog_v2(
+    entries: list[CatalogEntry],
+    storage_options: dict[str, Any] | None = None,
+    metadata: dict[str, Any] | None = None,
+    output: str = "dask",
+) -> dict[str, Any]:
+    """The intake 2 catalog (``version: 2``) as a dict: one MRC data block and one reader
+    entry per catalog entry."""
+    reader = {
+        "dask": ("MRCDaskReader", "dask.array:Array"),
+        "numpy": ("MRCNumpyReader", "numpy:ndarray"),
+        "xarray": ("MRCXarrayReader", "xarray:DataArray"),
+    }[output]
+    data: dict[str, Any] = {}
+    readers: dict[str, Any] = {}
+    aliases: dict[str, str] = {}
+    for entry in entries:
+        data_token, entry_token = _token("data:" + entry.url), _token("entry:" + entry.name)
+        data[data_token] = {
+            "datatype": "intake_mrc.readers:MRC",
+            "kwargs": {"url": entry.url, "storage_options": storage_options or None},
+            "metadata": entry.metadata,
+            "user_parameters": {},
+        }
+        readers[entry_token] = {
+            "reader": f"intake_mrc.readers:{reader[0]}",
+            "kwargs": {"args": [f"{{data({data_token})}}"], **entry.kwargs},
+            "metadata": {**entry.metadata, "description": entry.description},
+            "output_instance": reader[1],
+            "user_parameters": {},
+        }
+        aliases[entry.name] = entry_token
+    return {
+        "version": 2,
+        "metadata": metadata or {},
+        "user_parameters": {},
+        "aliases": aliases,
+        "data": data,
+        "entries": readers,
+    }
+
+
+def catalog_legacy(
+    entries: list[CatalogEntry],
+    storage_options: dict[str, Any] | None = None,
+    metadata: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The legacy intake catalog (``sources:``) naming the driver by its class path."""
+    sources = {}
+    for entry in entries:
+        args = {"urlpath": entry.url, **entry.kwargs}
+        if storage_options:
+            args["storage_options"] = storage_options
+        sources[entry.name] = {
+            "driver": "intake_mrc.legacy.MRCSource",
+            "description": entry.description,
+            "args": args,
+            "metadata": entry.metadata,
+        }
+    return {"metadata": metadata or {}, "sources": sources}
+
+
+def catalog_yaml(
+    entries: list[CatalogEntry],
+    storage_options: dict[str, Any] | None = None,
+    metadata: dict[str, Any] | None = None,
+    form: str = "v2",
+) -> str:
+    """YAML text of a catalog; secret-looking storage options are never written."""
+    options = scrub_secrets(storage_options or {})
+    if form == "legacy":
+        doc = catalog_legacy(entries, options, metadata)
+    else:
+        doc = catalog_v2(entries, options, metadata)
+    return yaml.dump(doc, Dumper=_NoAliasDumper, sort_keys=False, allow_unicode=True)
+
+
+def glob_catalog(
+    urlpath: str,
+    storage_options: dict[str, Any] | None = None,
+    output: str = "dask",
+    progress: bool = False,
+) -> Any:
+    """An intake 2 catalog of everything under ``urlpath`` (folder, glob, ``s3://`` prefix,
+    or a DE info file for servers that cannot list), one entry per acquisition or file.
+
+    The returned catalog keeps ``storage_options`` as given, so its entries read; write it
+    with :func:`write_catalog` (which drops credentials), not ``to_yaml_file``.
+    """
+    from intake.readers.entry import Catalog
+
+    urls, sizes = list_files(urlpath, storage_options)
+    entries = plan_entries(urls, sizes, progress)
+    source = {"source": redact_url(urlpath), "entries": len(entries)}
+    return Catalog.from_dict(catalog_v2(entries, storage_options, source, output))
+
+
+def write_catalog(
+    urlpath: str,
+    path: str,
+    storage_options: dict[str, Any] | None = None,
+    form: str = "v2",
+    progress: bool = False,
+    write_storage_options: dict[str, Any] | None = None,
+) -> int:
+    """List ``urlpath``, write its catalog YAML to ``path``; returns the entry count.
+
+    ``write_storage_options`` (default: ``storage_options`` without credentials) is what the
+    catalog stores for reading."""
+    urls, sizes = list_files(urlpath, storage_options)
+    entries = plan_entries(urls, sizes, progress)
+    written = storage_options if write_storage_options is None else write_storage_options
+    text = catalog_yaml(
+        entries, written, {"source": redact_url(urlpath), "entries": len(entries)}, form
+    )
+    with fsspec.open(path, "w") as out:
+        out.write(text)
+    return len(entries)

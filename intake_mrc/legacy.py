@@ -1,0 +1,118 @@
+"""intake's legacy API: the ``mrc`` DataSource driver and the ``mrc_glob`` catalog driver.
+
+Registered in the ``intake.drivers`` entry-point group, so ``intake.open_mrc(url, ...)``,
+``intake.open_mrc_glob(url)`` and ``driver: mrc`` in legacy YAML work. Shipped YAML names
+the drivers by class path (``intake_mrc.legacy.MRCSource``) because another package once
+registered a driver called ``mrc``. Partitions are the dask chunks, flattened in C order.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import numpy as np
+from intake.catalog.base import Catalog
+from intake.catalog.local import LocalCatalogEntry
+from intake.source.base import DataSource, Schema
+
+from . import __version__
+from .api import open_mrc
+from .mrc import MRCFile
+
+
+class MRCSource(DataSource):
+    """One MRC file (or DE acquisition) as an ndarray source backed by dask."""
+
+    container = "ndarray"
+    name = "mrc"
+    version = __version__
+    partition_access = True
+
+    def __init__(
+        self,
+        urlpath: str,
+        storage_options: dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None,
+        **open_kwargs: Any,
+    ):
+        self.urlpath = urlpath
+        self.storage_options = storage_options
+        self.open_kwargs = open_kwargs
+        self._file: MRCFile | None = None
+        self._array: Any = None
+        super().__init__(metadata=metadata)
+
+    def _open(self) -> MRCFile:
+        if self._file is None:
+            self._file = open_mrc(
+                self.urlpath, storage_options=self.storage_options, **self.open_kwargs
+            )
+            self._array = self._file.to_dask()
+        return self._file
+
+    def _get_schema(self) -> Schema:
+        f = self._open()
+        self.metadata = {
+            **(self.metadata or {}),
+            "axes": f.axes,
+            "header": f.header,
+            **{k: v for k, v in f.metadata.items() if k != "direct_electron"},
+        }
+        if "direct_electron" in f.metadata:
+            self.metadata["direct_electron"] = f.metadata["direct_electron"]["summary"]
+        return Schema(
+            dtype=str(f.dtype),
+            shape=f.shape,
+            npartitions=int(np.prod(self._array.numblocks)),
+            extra_metadata={"chunks": [list(c) for c in self._array.chunks]},
+        )
+
+    def _get_partition(self, i: int) -> np.ndarray:
+        self._open()
+        index = np.unravel_index(i, self._array.numblocks)
+        return self._array.blocks[tuple(int(j) for j in index)].compute()
+
+    def read(self) -> np.ndarray:
+        return self._open().read()
+
+    def to_dask(self) -> Any:
+        self._get_schema()
+        return self._array
+
+    def read_chunked(self):  # type: ignore[no-untyped-def]
+        self._open()
+        for index in itertools.product(*(range(n) for n in self._array.numblocks)):
+            yield self._array.blocks[index].compute()
+
+    def _close(self) -> None:
+        self._file = None
+        self._array = None
+
+
+class MRCGlobCatalog(Catalog):
+    """A legacy catalog of every acquisition and MRC file under a folder, glob or prefix."""
+
+    name = "mrc_glob"
+    version = __version__
+
+    def __init__(self, urlpath: str, storage_options: dict[str, Any] | None = None, **kwargs: Any):
+        self.urlpath = urlpath
+        self.storage_options = storage_options
+        super().__init__(**kwargs)
+
+    def _load(self) -> None:
+        from .catalog import list_files, plan_entries
+
+        urls, sizes = list_files(self.urlpath, self.storage_options)
+        self._entries = {}
+        for entry in plan_entries(urls, sizes):
+            args = {"urlpath": entry.url, "storage_options": self.storage_options, **entry.kwargs}
+            self._entries[entry.name] = LocalCatalogEntry(
+                name=entry.name,
+                description=entry.description,
+                driver="intake_mrc.legacy.MRCSource",
+                args=args,
+                metadata=entry.metadata,
+                catalog=self,
+            )

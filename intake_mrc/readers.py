@@ -1,0 +1,99 @@
+"""intake 2 front end: the MRC datatype and readers producing dask, numpy, xarray or the
+opened ``MRCFile``. Registered through the ``intake.imports`` entry point, so importing
+intake makes them known; they hold no format knowledge and only call ``open_mrc``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from intake.readers import datatypes
+from intake.readers.readers import BaseReader
+
+from .api import open_mrc
+from .mrc import MRCFile
+
+
+class MRC(datatypes.FileData):
+    """An MRC2014 / CCP4 map file (also gzip or bzip2 compressed)."""
+
+    filepattern = r"\.(mrc|mrcs|map|ccp4|rec|st|ali|preali)(\.gz|\.bz2)?$"
+    magic = {(208, b"MAP ")}
+    structure = {"array"}
+    mimetypes = "application/(x-)?mrc"
+
+
+class _MRCReader(BaseReader):
+    implements = {MRC}
+    imports = {"intake_mrc", "dask"}
+
+    def _open(self, data: MRC, **kwargs: Any) -> MRCFile:
+        return open_mrc(data.url, storage_options=data.storage_options, **kwargs)
+
+    def to_dask(self, **kwargs: Any) -> Any:
+        """The lazy dask array (whatever this reader's output type)."""
+        kw = self.kwargs.copy()
+        kw.update(kwargs)
+        (data,) = kw.pop("args", ())
+        return self._open(data, **kw).to_dask()
+
+    def discover(self, **kwargs: Any) -> Any:
+        """Header only: the lazy dask array, nothing read."""
+        return self.to_dask(**kwargs)
+
+
+class MRCDaskReader(_MRCReader):
+    """MRC data as a chunked dask array (each chunk whole frames, one task per range set)."""
+
+    output_instance = "dask.array:Array"
+
+    def _read(self, data: MRC, **kwargs: Any) -> Any:
+        return self._open(data, **kwargs).to_dask()
+
+
+class MRCNumpyReader(_MRCReader):
+    """MRC data read whole into a numpy array."""
+
+    output_instance = "numpy:ndarray"
+    imports = {"intake_mrc", "numpy"}
+
+    def _read(self, data: MRC, **kwargs: Any) -> Any:
+        return self._open(data, **kwargs).read()
+
+
+class MRCFileReader(_MRCReader):
+    """The opened ``MRCFile``: header, extended header, DE metadata, related images."""
+
+    output_instance = "intake_mrc.mrc:MRCFile"
+
+    def _read(self, data: MRC, **kwargs: Any) -> Any:
+        return self._open(data, **kwargs)
+
+
+class MRCXarrayReader(_MRCReader):
+    """MRC data as a lazy xarray DataArray with physical coordinates from the axes."""
+
+    output_instance = "xarray:DataArray"
+    imports = {"intake_mrc", "xarray"}
+
+    def _read(self, data: MRC, **kwargs: Any) -> Any:
+        return to_xarray(self._open(data, **kwargs))
+
+
+def to_xarray(f: MRCFile) -> Any:
+    """A DataArray over ``f.to_dask()``: one coordinate per axis (offset + scale * index)."""
+    import numpy as np
+    import xarray as xr
+
+    names: list[str] = []
+    for axis in f.axes:
+        name = axis["name"]
+        while name in names:  # xarray needs distinct dimension names
+            name += "_"
+        names.append(name)
+    coords = {}
+    for name, axis in zip(names, f.axes, strict=True):
+        values = axis["offset"] + axis["scale"] * np.arange(axis["size"])
+        coords[name] = xr.Variable(name, values, attrs={"units": axis["units"] or ""})
+    attrs = {"source": f.name, "voxel_size_angstrom": [v or 0.0 for v in f.voxel_size]}
+    return xr.DataArray(f.to_dask(), dims=names, coords=coords, attrs=attrs)
