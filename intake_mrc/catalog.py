@@ -113,10 +113,9 @@ def list_files(
     try:
         if fsspec.core.has_magic(path):
             found = fs.glob(path, detail=True)
-        elif fs.isfile(path):
-            found = {path: fs.info(path)}
         else:
-            found = fs.find(path, detail=True)
+            # One (paginated) listing of everything below; a single file lists as itself.
+            found = fs.find(path, detail=True) or {path: fs.info(path)}
     except FileNotFoundError:
         raise FileNotFoundError(f"{redact_url(urlpath)}: nothing there to list") from None
     except Exception as error:  # noqa: BLE001 - reported as one clear line

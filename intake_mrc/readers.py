@@ -32,10 +32,14 @@ class _MRCReader(BaseReader):
 
     def to_dask(self, **kwargs: Any) -> Any:
         """The lazy dask array (whatever this reader's output type)."""
+        return self.to_mrcfile(**kwargs).to_dask()
+
+    def to_mrcfile(self, **kwargs: Any) -> MRCFile:
+        """The opened ``MRCFile`` behind this entry (header, DE metadata, related images)."""
         kw = self.kwargs.copy()
         kw.update(kwargs)
         (data,) = kw.pop("args", ())
-        return self._open(data, **kw).to_dask()
+        return self._open(data, **kw)
 
     def discover(self, **kwargs: Any) -> Any:
         """Header only: the lazy dask array, nothing read."""
