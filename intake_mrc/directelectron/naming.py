@@ -10,7 +10,6 @@ acquisitions with suffixes in one folder never share files.
 
 from __future__ import annotations
 
-import datetime
 import posixpath
 import re
 from dataclasses import dataclass, field
@@ -23,7 +22,7 @@ _VIRTUAL = re.compile(r"(?P<n>\d+)_(?P<name>[^_]+)(?:_(?P<calc>.+))?\.mrc\Z", re
 
 def basename(path: str) -> str:
     """The last component of a path, URL or Windows path (both separators)."""
-    return re.split(r"[\\/]", path.rstrip("/\\"))[-1]
+    return path.rstrip("/\\").replace("\\", "/").rpartition("/")[2]
 
 
 @dataclass
@@ -56,10 +55,8 @@ class AcquisitionFiles:
         match = DATASET_ID.match(self.stem)
         out: dict[str, object] = {"dataset_id": self.dataset_id, "suffix": self.suffix}
         if match:
-            try:
-                out["date"] = datetime.datetime.strptime(match["date"], "%Y%m%d").date().isoformat()
-            except ValueError:
-                out["date"] = match["date"]
+            date = match["date"]
+            out["date"] = f"{date[:4]}-{date[4:6]}-{date[6:]}"
             out["acquisition_number"] = int(match["number"])
         return out
 
