@@ -28,7 +28,10 @@ class _MRCReader(BaseReader):
     imports = {"intake_mrc", "dask"}
 
     def _open(self, data: MRC, **kwargs: Any) -> MRCFile:
-        return open_mrc(data.url, storage_options=data.storage_options, **kwargs)
+        # The data block's storage options also serve the entry's other files (info file,
+        # virtual images); a reader kwarg of that name overrides them.
+        options = kwargs.pop("storage_options", None) or data.storage_options
+        return open_mrc(data.url, storage_options=options, **kwargs)
 
     def to_dask(self, **kwargs: Any) -> Any:
         """The lazy dask array (whatever this reader's output type)."""

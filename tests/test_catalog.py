@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import intake
 import numpy as np
@@ -287,3 +288,37 @@ def test_demo_end_to_end(tmp_path, capsys):
     assert "stopped the S3 server" in out
     text = (tmp_path / "out" / "catalog.yaml").read_text()
     assert "demo-secret-key" not in text and "demo-access-key" not in text
+
+
+CATALOGS = Path(__file__).resolve().parents[1] / "catalogs"
+
+
+def test_shipped_catalogs_open_against_shared_data(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)  # templates must not depend on the working directory
+    cat = intake.open_catalog(str(CATALOGS / "shared-data.yaml"))
+    assert sorted(cat) == ["de_20241021_00405", "emd_3001_gzip", "emd_3197", "velox_haadf"]
+    assert int(cat["de_20241021_00405"].read()[3, 7, 0, 0].compute()) == 31
+    assert cat["emd_3197"].read().dims == ("z", "y", "x")
+    assert cat["emd_3001_gzip"].read().shape == (25, 43, 73)
+    legacy = intake.open_catalog(str(CATALOGS / "shared-data-legacy.yaml"))
+    assert legacy["velox_haadf"].read().max() == 9399
+    assert legacy["de_20241021_00405"].to_dask().chunks[0] == (2, 2)
+    assert sorted(legacy["shared_folder_glob"]) == ["HAADFscan", "de_20241021_00405"]
+
+
+def test_shipped_catalogs_point_at_s3_and_http(s3_upload, s3_server, http_upload):
+    for sub in ("rsciio_mrc", "mrcfile_tests"):
+        files = [p for p in (RSCIIO.parent / sub).iterdir() if not p.name.endswith(".md")]
+        s3_upload(*files, prefix=f"samples/{sub}")
+        http_upload(*files, prefix=f"samples/{sub}")
+    options = s3_server["storage_options"]
+    cat = intake.open_catalog(str(CATALOGS / "remote-samples.yaml"))
+    remote = cat(root="s3://intake-mrc-test/samples", options=options)
+    assert int(remote["de_20241021_00405"].read()[2, 1, 0, 0].compute()) == 17
+    assert remote["velox_haadf"].read().shape == (16, 16)
+    http_url = http_upload(RSCIIO / "HAADFscan.mrc", prefix="samples/rsciio_mrc")[0]
+    root = http_url.rsplit("/", 2)[0]
+    over_http = cat(root=root)
+    assert over_http["de_20241021_00405"].read().shape == (4, 8, 4, 8)
+    legacy = intake.open_catalog(str(CATALOGS / "shared-data-legacy.yaml"))
+    assert legacy.velox_haadf(root=root).read().shape == (16, 16)
