@@ -34,6 +34,17 @@ REMOTE_PART_NBYTES = 8 * 2**20
 REMOTE_BATCH_NBYTES = 256 * 2**20
 MMAP_MODES = (None, "c", "r", "r+")
 
+# Retries of transient failures (network errors, 5xx, 429, cut transfers) by our layer, for
+# every fsspec protocol: attempts = RETRIES + 1, sleeping BACKOFF * 2**k between them.
+RETRIES = 3
+BACKOFF = 0.1
+# Network defaults where the user set none: seconds to connect and between bytes received.
+CONNECT_TIMEOUT = 10
+READ_TIMEOUT = 30
+# botocore's own attempts per request (it retries 5xx and throttling inside one call);
+# with our layer on top, a permanent failure costs (RETRIES + 1) * 2 requests.
+S3_ATTEMPTS_PER_CALL = 2
+
 
 def redact_url(url: str) -> str:
     """The URL without user, password and query string: safe for messages and logs."""
@@ -198,8 +209,8 @@ class FsspecStore(ByteStore):
         fs: fsspec.AbstractFileSystem,
         path: str,
         name: str,
-        retries: int = 3,
-        backoff: float = 0.1,
+        retries: int = RETRIES,
+        backoff: float = BACKOFF,
         part_nbytes: int = REMOTE_PART_NBYTES,
     ):
         self.fs = fs
@@ -506,16 +517,65 @@ def _describe(error: BaseException | None) -> str:
 
 
 def _http_options(storage_options: dict[str, Any]) -> dict[str, Any]:
-    """HTTP options that ask for identity encoding, so byte ranges mean file bytes."""
+    """HTTP options: identity encoding (so byte ranges mean file bytes) and bounded
+    timeouts; a number given as ``client_kwargs["timeout"]`` is seconds per read."""
+    import aiohttp
+
     options = dict(storage_options)
     headers = dict(options.get("headers") or {})
     headers.setdefault("Accept-Encoding", "identity")
     options["headers"] = headers
+    client = dict(options.get("client_kwargs") or {})
+    timeout = client.get("timeout", READ_TIMEOUT)
+    if isinstance(timeout, int | float):
+        client["timeout"] = aiohttp.ClientTimeout(
+            total=None, sock_connect=min(timeout, CONNECT_TIMEOUT), sock_read=timeout
+        )
+    options["client_kwargs"] = client
     return options
 
 
-def open_store(urlpath_or_file: Any, storage_options: dict[str, Any] | None = None) -> ByteStore:
-    """A store for a local path, an fsspec URL (chained URLs too) or an open binary file."""
+def _s3_options(storage_options: dict[str, Any]) -> dict[str, Any]:
+    """S3 options with botocore's retries and timeouts bounded unless the user set them."""
+    options = dict(storage_options)
+    config = dict(options.get("config_kwargs") or {})
+    config.setdefault("retries", {"total_max_attempts": S3_ATTEMPTS_PER_CALL, "mode": "standard"})
+    config.setdefault("connect_timeout", CONNECT_TIMEOUT)
+    config.setdefault("read_timeout", READ_TIMEOUT)
+    options["config_kwargs"] = config
+    return options
+
+
+_PROTOCOL_DEFAULTS = {
+    "http": _http_options,
+    "https": _http_options,
+    "s3": _s3_options,
+    "s3a": _s3_options,
+}
+
+
+def _with_defaults(url: str, storage_options: dict[str, Any]) -> dict[str, Any]:
+    """Protocol defaults for a plain or chained URL (per-protocol options when chained)."""
+    protocols = [part.split("://")[0] if "://" in part else "file" for part in url.split("::")]
+    if len(protocols) == 1:
+        fix = _PROTOCOL_DEFAULTS.get(protocols[0])
+        return fix(storage_options) if fix else storage_options
+    options = dict(storage_options)
+    for protocol in protocols:
+        fix = _PROTOCOL_DEFAULTS.get(protocol)
+        if fix:
+            options[protocol] = fix(dict(options.get(protocol) or {}))
+    return options
+
+
+def open_store(
+    urlpath_or_file: Any,
+    storage_options: dict[str, Any] | None = None,
+    retries: int = RETRIES,
+) -> ByteStore:
+    """A store for a local path, an fsspec URL (chained URLs too) or an open binary file.
+
+    ``retries`` bounds our retries of transient failures for remote stores."""
     storage_options = dict(storage_options or {})
     if hasattr(urlpath_or_file, "read") and hasattr(urlpath_or_file, "seek"):
         fs = getattr(urlpath_or_file, "fs", None)
@@ -524,7 +584,7 @@ def open_store(urlpath_or_file: Any, storage_options: dict[str, Any] | None = No
             # An fsspec file: reopen by path so that dask tasks can pickle the store.
             if isinstance(fs, LocalFileSystem):
                 return LocalStore(path)
-            return FsspecStore(fs, path, redact_url(fs.unstrip_protocol(path)))
+            return FsspecStore(fs, path, redact_url(fs.unstrip_protocol(path)), retries)
         name = getattr(urlpath_or_file, "name", None)
         return FileObjectStore(urlpath_or_file, str(name) if name else "<file object>")
     if isinstance(urlpath_or_file, os.PathLike):
@@ -536,10 +596,7 @@ def open_store(urlpath_or_file: Any, storage_options: dict[str, Any] | None = No
     url = urlpath_or_file
     if "://" not in url and "::" not in url:
         return LocalStore(url)
-    protocol = url.split("::")[0].split("://")[0]
-    if protocol in ("http", "https") and "::" not in url:
-        storage_options = _http_options(storage_options)
-    fs, path = fsspec.core.url_to_fs(url, **storage_options)
+    fs, path = fsspec.core.url_to_fs(url, **_with_defaults(url, storage_options))
     if isinstance(fs, LocalFileSystem):
         return LocalStore(path)
-    return FsspecStore(fs, path, redact_url(url))
+    return FsspecStore(fs, path, redact_url(url), retries)
