@@ -310,3 +310,13 @@ def test_info_file_robustness():
         parse_info("just text without pairs\n", "t.txt")
     with pytest.raises(MRCFormatError):
         parse_info("K = " + "v" * (5 * 2**20), "long.txt")
+
+
+def test_de_movie_without_info_file_is_a_plain_stack(tmp_path):
+    acq = write_acquisition(tmp_path, virtual_names=(), external_names=())
+    acq["paths"]["info"].unlink()
+    f = intake_mrc.open_mrc(acq["paths"]["movie"])
+    assert f.shape == (15, 4, 6)
+    assert any("no info file" in note for note in f.metadata["mrc"]["notes"])
+    with pytest.raises(MetadataError, match="not found"):
+        intake_mrc.open_mrc(acq["paths"]["movie"], metadata_file=acq["paths"]["info"])

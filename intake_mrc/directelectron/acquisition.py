@@ -205,6 +205,33 @@ def _as_named(images: Any) -> dict[str, Any]:
     return named
 
 
+def _custom_scan(
+    info: DEInfo,
+    movie: ByteStore,
+    scan_file: Any,
+    storage_options: dict[str, Any] | None,
+    n_frames: int,
+) -> ScanGeometry:
+    """The geometry of a Random or XY-file scan from its scan-coordinates CSV."""
+    found = stem_of(movie.basename)
+    missing = MetadataError(
+        f"custom scan ({info.get('Scan - Type')}) but no scan-coordinates file",
+        info.source,
+        "Scan - Type",
+    )
+    try:
+        source: Any = scan_file
+        if isinstance(scan_file, str) and scan_file == "auto":
+            source = movie.sibling(f"{found[0]}_scan_coordinates.csv") if found else None
+        if source is None:
+            raise missing
+        content, csv_name = _read_text_source(source, storage_options, MAX_CSV_NBYTES)
+    except FileNotFoundError:
+        raise missing from None
+    coordinates = parse_scan_coordinates(content, csv_name, max_rows=n_frames)
+    return custom_geometry(info, n_frames, coordinates, csv_name)
+
+
 def open_de_movie(
     store: ByteStore,
     *,
@@ -225,14 +252,13 @@ def open_de_movie(
     found = stem_of(store.basename)
     if isinstance(metadata_file, str) and metadata_file == "auto":
         if found is not None:
-            sibling = store.sibling(f"{found[0]}_info.txt")
-            if sibling is not None:
-                try:
-                    info = load_info(sibling)
-                except MetadataError as error:
-                    if "not found" not in str(error):
-                        raise
-                    notes.append(f"no info file {found[0]}_info.txt next to the movie")
+            try:
+                sibling = store.sibling(f"{found[0]}_info.txt")
+                info = load_info(sibling) if sibling is not None else None
+            except (FileNotFoundError, MetadataError) as error:
+                if isinstance(error, MetadataError) and "not found" not in str(error):
+                    raise
+                notes.append(f"no info file {found[0]}_info.txt next to the movie")
     elif metadata_file is not None:
         info = load_info(metadata_file, storage_options)
 
@@ -273,28 +299,13 @@ def open_de_movie(
         )
     elif info is not None:
         if needs_coordinates(info):
-            csv_source: Any = scan_file
-            if isinstance(scan_file, str) and scan_file == "auto":
-                csv_source = store.sibling(f"{found[0]}_scan_coordinates.csv") if found else None
-                if csv_source is None:
-                    raise MetadataError(
-                        "custom scan without a scan-coordinates file", info.source, "Scan - Type"
-                    )
-            try:
-                content, csv_name = _read_text_source(csv_source, storage_options, MAX_CSV_NBYTES)
-            except FileNotFoundError:
-                raise MetadataError(
-                    f"custom scan ({info.get('Scan - Type')}) but no scan-coordinates file",
-                    info.source,
-                    "Scan - Type",
-                ) from None
-            coordinates = parse_scan_coordinates(content, csv_name, max_rows=n_frames)
-            geometry = custom_geometry(info, n_frames, coordinates, csv_name)
+            geometry = _custom_scan(info, store, scan_file, storage_options, n_frames)
         elif info.enabled("Scan - Enable"):
             geometry = raster_geometry(info, n_frames, partial_scan)
         else:
             geometry = movie_geometry(info, n_frames)
     if geometry is None:
+        movie.metadata["mrc"]["notes"].extend(notes)
         return movie
     frame_axes = signal_axes(info, layout.ny, layout.nx) if info is not None else movie.axes[-2:]
     metadata: dict[str, Any] = {}

@@ -90,8 +90,8 @@ def _scan_axes(info: DEInfo, ny: int, nx: int) -> list[dict[str, Any]]:
 
 def raster_geometry(info: DEInfo, n_frames: int, partial_scan: PartialScan) -> ScanGeometry:
     nx, ny = _scan_size(info)
-    repeats = info.integer("Scan - Repeats", default=1) or 1
-    if repeats < 1:
+    repeats = info.integer("Scan - Repeats", default=1)
+    if repeats is None or repeats < 1:
         raise MetadataError(f"Scan - Repeats is {repeats}", info.source, "Scan - Repeats")
     expected = repeats * ny * nx
     nav = (repeats, ny, nx) if repeats > 1 else (ny, nx)
