@@ -124,8 +124,10 @@ def bench_remote(path: Path, shape: tuple, latency_ms: float) -> None:
     proxy.reset()
     frame_nbytes = shape[1] * shape[2] * 4
     f.to_dask()[shape[0] // 2].compute()
-    print(f"  one frame: {proxy.requests} request(s), {proxy.bytes} bytes for a "
-          f"{frame_nbytes}-byte frame ({100 * (proxy.bytes / frame_nbytes - 1):.1f}% extra)")
+    print(
+        f"  one frame: {proxy.requests} request(s), {proxy.bytes} bytes for a "
+        f"{frame_nbytes}-byte frame ({100 * (proxy.bytes / frame_nbytes - 1):.1f}% extra)"
+    )
     n_frames = min(shape[0], 200)
     fs = fsspec.filesystem("http")
 
@@ -137,10 +139,14 @@ def bench_remote(path: Path, shape: tuple, latency_ms: float) -> None:
     full = best_of(lambda: intake_mrc.open_mrc(url).read(), 1)
     lazy = best_of(lambda: intake_mrc.open_mrc(url).to_dask().compute(), 1)
     per_frame_full = slow / n_frames * shape[0]
-    print(f"  one request per frame: {slow:.2f} s for {n_frames} frames "
-          f"(-> {per_frame_full:.2f} s for all {shape[0]})")
-    print(f"  intake_mrc read(): {full:.2f} s ({per_frame_full / full:.1f}x faster); "
-          f"to_dask().compute(): {lazy:.2f} s ({per_frame_full / lazy:.1f}x faster)")
+    print(
+        f"  one request per frame: {slow:.2f} s for {n_frames} frames "
+        f"(-> {per_frame_full:.2f} s for all {shape[0]})"
+    )
+    print(
+        f"  intake_mrc read(): {full:.2f} s ({per_frame_full / full:.1f}x faster); "
+        f"to_dask().compute(): {lazy:.2f} s ({per_frame_full / lazy:.1f}x faster)"
+    )
 
 
 def bench_reduction(path: Path) -> None:
@@ -151,9 +157,11 @@ def bench_reduction(path: Path) -> None:
     arr.mean().compute()
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
-    print(f"reduction (mean) over {arr.npartitions} chunks of {chunk_nbytes / 2**20:.1f} MiB "
-          f"({arr.nbytes / 2**20:.0f} MiB): peak {peak / 2**20:.1f} MiB traced "
-          f"= {peak / chunk_nbytes:.1f} chunks")
+    print(
+        f"reduction (mean) over {arr.npartitions} chunks of {chunk_nbytes / 2**20:.1f} MiB "
+        f"({arr.nbytes / 2**20:.0f} MiB): peak {peak / 2**20:.1f} MiB traced "
+        f"= {peak / chunk_nbytes:.1f} chunks"
+    )
 
 
 def bench_glob(n_acquisitions: int = 20_000) -> None:
@@ -162,16 +170,23 @@ def bench_glob(n_acquisitions: int = 20_000) -> None:
     names = []
     for i in range(n_acquisitions):
         stem = f"bucket/run/20250101_{i:05d}"
-        names += [f"{stem}_movie.mrc", f"{stem}_info.txt", f"{stem}_0_Virt #0_sum.mrc",
-                  f"{stem}_ext1_Ext #1.mrc", f"{stem}_final.mrc"]
+        names += [
+            f"{stem}_movie.mrc",
+            f"{stem}_info.txt",
+            f"{stem}_0_Virt #0_sum.mrc",
+            f"{stem}_ext1_Ext #1.mrc",
+            f"{stem}_final.mrc",
+        ]
     start = time.perf_counter()
     entries = plan_entries(names)
     grouped = time.perf_counter() - start
     start = time.perf_counter()
     text = catalog_yaml(entries)
     written = time.perf_counter() - start
-    print(f"catalog glob of {len(names)} listed files: grouped into {len(entries)} entries in "
-          f"{grouped:.2f} s; YAML ({len(text) / 2**20:.1f} MiB) written in {written:.2f} s")
+    print(
+        f"catalog glob of {len(names)} listed files: grouped into {len(entries)} entries in "
+        f"{grouped:.2f} s; YAML ({len(text) / 2**20:.1f} MiB) written in {written:.2f} s"
+    )
 
 
 def main() -> None:

@@ -34,6 +34,15 @@ def sha256(path: Path | str) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
+@pytest.fixture(autouse=True)
+def shared_data_untouched():
+    """Every test: the shared source files hash the same after it as before it."""
+    files = sorted(p for p in SHARED.rglob("*") if p.is_file())
+    before = {p: sha256(p) for p in files}
+    yield
+    assert {p: sha256(p) for p in files} == before
+
+
 @pytest.fixture(scope="session")
 def s3_server() -> Iterator[dict]:
     os.environ.setdefault("AWS_ACCESS_KEY_ID", S3_KEY)
@@ -80,6 +89,7 @@ class RangeHTTPServer:
     def __init__(self, root: Path):
         self.root = root
         self.requests: list[tuple[str, str, str | None]] = []
+        self.encodings: list[str | None] = []
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self._loop = asyncio.new_event_loop()
@@ -94,6 +104,7 @@ class RangeHTTPServer:
         @web.middleware
         async def record(request, handler):
             self.requests.append((request.method, request.path, request.headers.get("Range")))
+            self.encodings.append(request.headers.get("Accept-Encoding"))
             return await handler(request)
 
         app = web.Application(middlewares=[record])

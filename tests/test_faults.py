@@ -135,3 +135,19 @@ def test_unreachable_server_fails_fast():
     with pytest.raises(StorageError, match=f"127.0.0.1:{port}"):
         intake_mrc.open_mrc(f"http://127.0.0.1:{port}/x.mrc")
     assert time.monotonic() - start < PERMANENT_FAILURE_SECONDS
+
+
+def test_s3_glob_is_one_listing_and_reads_need_no_listing(s3_upload, s3_server, s3_proxy):
+    from conftest import RSCIIO
+
+    from intake_mrc.catalog import glob_catalog
+
+    s3_upload(*sorted(RSCIIO.glob("20241021_00405_*")), RSCIIO / "HAADFscan.mrc", prefix="counted")
+    options = {**s3_server["storage_options"], "client_kwargs": {"endpoint_url": s3_proxy.url}}
+    s3_proxy.set(None)
+    cat = glob_catalog("s3://intake-mrc-test/counted/", storage_options=options)
+    assert sorted(cat) == ["HAADFscan", "de_20241021_00405"]
+    assert s3_proxy.requests == 1  # one listing, no request per file
+    s3_proxy.set(None)
+    arr = cat["de_20241021_00405"].read()  # info file + movie header: no listing
+    assert s3_proxy.requests == 2 and arr.shape == (4, 8, 4, 8)

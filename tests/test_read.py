@@ -8,7 +8,7 @@ import pickle
 import mrcfile
 import numpy as np
 import pytest
-from conftest import sha256
+from conftest import MRCFILE_TESTS, RSCIIO, SHARED, sha256
 from mrcwriter import fei2_records, write_mrc, write_raw_mode
 
 import intake_mrc
@@ -175,3 +175,66 @@ def test_file_object_and_text_mode(tmp_path):
         np.testing.assert_array_equal(f.to_dask(chunks=1).compute(), data)
     with open(path) as text, pytest.raises(MRCFormatError, match="text mode"):
         intake_mrc.open_mrc(text)
+
+
+def test_old_fei_extended_header(tmp_path):
+    records = np.zeros(1024, dtype=[("v", "<f4", 13), ("pad", "V76")])
+    records["v"][:, 0] = np.arange(1024) * 0.5  # a_tilt
+    records["v"][:, 11] = 2.1e-10  # pixel_size in metres
+    path = write_mrc(
+        tmp_path / "tomo.mrc",
+        sample("f4", (3, 4, 5)),
+        extended=records.tobytes(),
+        exttyp=b"\0\0\0\0",
+    )
+    f = intake_mrc.open_mrc(path)
+    assert f.extended_header_type == "old FEI" and f.header["nsymbt"] == 131072
+    assert f.extended_header.shape == (3,)
+    assert f.extended_header["a_tilt"].tolist() == [0.0, 0.5, 1.0]
+    assert f.voxel_size[0] == pytest.approx(2.1)
+
+
+def test_haadf_velox_pixel_size():
+    f = intake_mrc.open_mrc(RSCIIO / "HAADFscan.mrc")
+    assert f.extended_header_type == "FEI2" and f.extended_header.shape == (1,)
+    assert f.extended_header["Pixel size X"][0] == pytest.approx(5.679e-9, rel=1e-3)
+    assert f.axes[0]["scale"] == pytest.approx(5.679, rel=1e-3) and f.axes[0]["units"] == "nm"
+    data = f.read()
+    assert (data.min(), data.max()) == (3923, 9399)
+
+
+def test_emdb_maps_match_mrcfile_and_report_axes():
+    pairs = [
+        ("EMD-3001.map", "EMD-3001.map"),
+        ("emd_3001.map.gz", "EMD-3001.map"),
+        ("EMD-3001.map.bz2", "EMD-3001.map"),
+        ("EMD-3197.map", "EMD-3197.map"),
+        ("emd_3197.map.gz", "EMD-3197.map"),
+        ("EMD-3197.map.bz2", "EMD-3197.map"),
+    ]
+    for name, plain in pairs:
+        f = intake_mrc.open_mrc(MRCFILE_TESTS / name)
+        with mrcfile.open(MRCFILE_TESTS / plain) as oracle:
+            np.testing.assert_array_equal(f.read(), oracle.data)
+            assert f.header["ispg"] == oracle.header.ispg
+    f = intake_mrc.open_mrc(MRCFILE_TESTS / "EMD-3001.map")
+    assert (f.header["mapc"], f.header["mapr"], f.header["maps"]) == (3, 1, 2)
+    assert (f.header["mx"], f.header["my"], f.header["mz"]) == (40, 12, 72)
+    assert f.header["nsymbt"] == 160 and isinstance(f.extended_header, bytes)
+    assert intake_mrc.open_mrc(MRCFILE_TESTS / "EMD-3197.map").voxel_size == pytest.approx(
+        (11.4, 11.4, 11.4)
+    )
+
+
+def test_every_shared_file_opens_or_fails_clearly():
+    opened = failed = 0
+    for path in sorted(p for p in SHARED.rglob("*") if p.is_file()):
+        try:
+            f = intake_mrc.open_mrc(path)
+            f.read()
+            opened += 1
+        except intake_mrc.MRCFormatError as error:
+            assert path.name in str(error)
+            failed += 1
+    assert opened == 12  # 6 rsciio MRC files, 6 EMDB maps (plain, gzip, bzip2)
+    assert failed == 9  # 2 READMEs, 5 info files and the 2 PNGs

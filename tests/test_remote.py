@@ -35,8 +35,10 @@ def test_http_header_is_one_request_and_frame_has_no_extra_bytes(stack, http_upl
     path, data = stack
     (url,) = http_upload(path)
     http_server.requests.clear()
+    http_server.encodings.clear()
     f = intake_mrc.open_mrc(url, chunks=10)
     assert len(http_server.requests) == 1
+    assert http_server.encodings == ["identity"]
     assert http_server.requests[0][2] is not None  # a ranged GET, not a whole download
     http_server.requests.clear()
     frame = f.to_dask()[17].compute()
