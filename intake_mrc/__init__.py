@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .api import open_mrc
+from .catalog import glob_catalog, write_catalog
 from .errors import MetadataError, MRCFormatError, StorageError, TruncatedFileError
 from .mrc import MRCFile
 
@@ -12,6 +13,8 @@ __all__ = [
     "MetadataError",
     "StorageError",
     "TruncatedFileError",
+    "glob_catalog",
     "open_mrc",
+    "write_catalog",
 ]
 __version__ = "0.1.0"
