@@ -147,9 +147,6 @@ class LocalStore(ByteStore):
         self._size = stat.st_size
         self._mtime = stat.st_mtime_ns
 
-    def __getstate__(self) -> dict[str, Any]:
-        return {"path": self.path, "_size": self._size, "_mtime": self._mtime, "name": self.name}
-
     def known_size(self) -> int:
         return self._size
 

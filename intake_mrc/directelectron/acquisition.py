@@ -8,6 +8,7 @@ acquisition's dataset id.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import replace
@@ -33,23 +34,36 @@ MAX_CSV_NBYTES = 256 * 2**20
 
 
 class LazyImages(Mapping[str, MRCFile]):
-    """Name -> image, each opened (header read) on first access and kept."""
+    """Name -> image. Which images exist is resolved on first use (discovery may list the
+    movie's folder); each image is opened (header read) on first access and kept."""
 
-    def __init__(self, openers: dict[str, Callable[[], MRCFile]], sources: dict[str, str]):
-        self._openers = openers
+    def __init__(
+        self, resolve: Callable[[], tuple[dict[str, Callable[[], MRCFile]], dict[str, str]]]
+    ):
+        self._resolve = resolve
+        self._resolved: tuple[dict[str, Callable[[], MRCFile]], dict[str, str]] | None = None
         self._opened: dict[str, MRCFile] = {}
-        self.sources = sources  # name -> file name, for display without opening
+
+    def _table(self) -> tuple[dict[str, Callable[[], MRCFile]], dict[str, str]]:
+        if self._resolved is None:
+            self._resolved = self._resolve()
+        return self._resolved
+
+    @property
+    def sources(self) -> dict[str, str]:
+        """Name -> file name or URL, without opening anything."""
+        return self._table()[1]
 
     def __getitem__(self, name: str) -> MRCFile:
         if name not in self._opened:
-            self._opened[name] = self._openers[name]()
+            self._opened[name] = self._table()[0][name]()
         return self._opened[name]
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._openers)
+        return iter(self._table()[0])
 
     def __len__(self) -> int:
-        return len(self._openers)
+        return len(self._table()[0])
 
     def __repr__(self) -> str:
         return f"LazyImages({self.sources!r})"
@@ -92,24 +106,22 @@ def _safe_sibling_name(raw_path: str, dataset_id: str) -> str | None:
 
 def _discover(
     movie: ByteStore, info: DEInfo | None
-) -> tuple[dict[str, str], dict[str, str], str | None, list[str]]:
-    """Virtual and external image names (name -> file name), the scan CSV's name, notes."""
+) -> tuple[dict[str, str], dict[str, str], list[str]]:
+    """Virtual and external image names (name -> file name) next to the movie, and notes."""
     found = stem_of(movie.basename)
-    notes: list[str] = []
     if found is None:
-        return {}, {}, None, notes
+        return {}, {}, []
     stem = found[0]
     listing = movie.list_folder()
     if listing is not None:
-        groups, _ = group_acquisitions(listing)
-        group = next((g for g in groups if g.stem == stem), None)
-        if group is None:
-            return {}, {}, None, notes
-        return group.virtual, group.external, group.scan_coordinates, notes
+        # Only names of this stem (and of longer stems that extend it) can belong to it.
+        mine = [name for name in listing if name.startswith(stem + "_")]
+        group = next((g for g in group_acquisitions(mine)[0] if g.stem == stem), None)
+        return (group.virtual, group.external, []) if group else ({}, {}, [])
     # No listing (a plain HTTP server): the info file names the saved files.
-    notes.append("folder cannot be listed: images taken from the info file's Autosave keys")
+    notes = ["folder cannot be listed: images taken from the info file's Autosave keys"]
     if info is None:
-        return {}, {}, f"{stem}_scan_coordinates.csv", notes
+        return {}, {}, notes
     dataset_id = DATASET_ID.match(stem).group(0)  # type: ignore[union-attr]
     virtual: dict[str, str] = {}
     external: dict[str, str] = {}
@@ -127,15 +139,26 @@ def _discover(
             virtual[detector] = name
         elif role == "external" and detector:
             external[detector] = name
-    return virtual, external, f"{stem}_scan_coordinates.csv", notes
+    return virtual, external, notes
 
 
-def _image_openers(
-    stores: dict[str, Callable[[], ByteStore]],
-    sources: dict[str, str],
+def _image_table(
+    given: Any,
+    discovered: dict[str, str],
+    movie: ByteStore,
+    storage_options: dict[str, Any] | None,
     nav_shape: tuple[int, ...] | None,
-) -> LazyImages:
-    """Lazily opened images; those with one value per scan point take the scan's shape."""
+) -> tuple[dict[str, Callable[[], MRCFile]], dict[str, str]]:
+    """Openers and display names: the user's list when given (honoured as is), else the
+    files discovered next to the movie. Images with one value per scan point take the
+    scan's shape."""
+    if given is not None:
+        named = _as_named(given)
+        stores = {n: (lambda t=t: open_store(t, storage_options)) for n, t in named.items()}
+        sources = {name: str(target) for name, target in named.items()}
+    else:
+        stores = {n: (lambda f=f: movie.sibling(f)) for n, f in discovered.items()}
+        sources = dict(discovered)
 
     def opener(factory: Callable[[], ByteStore]) -> MRCFile:
         image = MRCFile.open(None, store=factory())
@@ -143,31 +166,7 @@ def _image_openers(
             return _reshaped(image, nav_shape)
         return image
 
-    openers = {name: (lambda f=factory: opener(f)) for name, factory in stores.items()}
-    return LazyImages(openers, sources)
-
-
-def _image_stores(
-    given: Any,
-    discovered: dict[str, str],
-    movie: ByteStore,
-    storage_options: dict[str, Any] | None,
-) -> tuple[dict[str, Callable[[], ByteStore]], dict[str, str]]:
-    """Store factories and display names: the user's list when given (honoured as is),
-    else the files discovered next to the movie."""
-    if given is not None:
-        named = _as_named(given)
-        return (
-            {
-                name: (lambda t=target: open_store(t, storage_options))
-                for name, target in named.items()
-            },
-            {name: str(target) for name, target in named.items()},
-        )
-    return (
-        {name: (lambda n=file_name: movie.sibling(n)) for name, file_name in discovered.items()},
-        dict(discovered),
-    )
+    return {name: (lambda f=f: opener(f)) for name, f in stores.items()}, sources
 
 
 def _reshaped(image: MRCFile, nav_shape: tuple[int, ...]) -> MRCFile:
@@ -334,15 +333,30 @@ def open_de_movie(
         metadata,
     )
     scan_nav = tuple(a["size"] for a in geometry.axes if a["name"] in ("y", "x"))
-    found_virtual: dict[str, str] = {}
-    found_external: dict[str, str] = {}
-    if virtual_images is None or external_images is None:
-        found_virtual, found_external, _, discovery_notes = _discover(store, info)
-        out.metadata["scan"]["notes"].extend(discovery_notes)
-    out.virtual_images = _image_openers(
-        *_image_stores(virtual_images, found_virtual, store, storage_options), scan_nav
+
+    @functools.cache
+    def discovered() -> tuple[dict[str, str], dict[str, str]]:
+        # Runs on first use of either image dict; not at all when both lists were given.
+        virtual, external, found_notes = _discover(store, info)
+        out.metadata["scan"]["notes"].extend(found_notes)
+        return virtual, external
+
+    out.virtual_images = LazyImages(
+        lambda: _image_table(
+            virtual_images,
+            discovered()[0] if virtual_images is None else {},
+            store,
+            storage_options,
+            scan_nav,
+        )
     )
-    out.external_images = _image_openers(
-        *_image_stores(external_images, found_external, store, storage_options), None
+    out.external_images = LazyImages(
+        lambda: _image_table(
+            external_images,
+            discovered()[1] if external_images is None else {},
+            store,
+            storage_options,
+            None,
+        )
     )
     return out
