@@ -157,7 +157,11 @@ def run(output_dir: str | Path = "demo-output") -> dict[str, Any]:
         for name in cat:
             reader = cat[name]
             kind = reader.metadata.get("kind")
-            f = reader.to_mrcfile(chunks=4) if kind == "direct_electron" else reader.to_mrcfile()
+            f = (
+                reader.to_mrcfile(chunks=(4, -1))
+                if kind == "direct_electron"
+                else reader.to_mrcfile()
+            )
             arr = f.to_dask()
             if kind == "direct_electron":
                 disc = _disc_mask()
