@@ -16,7 +16,7 @@ from .storage import open_store
 def open_mrc(
     urlpath_or_file: Any,
     storage_options: dict[str, Any] | None = None,
-    navigation_shape: tuple[int, ...] | None = None,
+    navigation_shape: tuple[int, ...] | str | None = None,
     chunks: Any = "auto",
     mmap_mode: str | None = "c",
     signed_bytes: SignedBytes = "auto",
@@ -31,8 +31,10 @@ def open_mrc(
     ``urlpath_or_file`` is a local path, an fsspec URL (``s3://``, ``https://``,
     ``memory://``, chained ``simplecache::s3://...``) or an open binary file object.
     ``navigation_shape`` is in RosettaSciIO's (x, y) order: the array becomes
-    ``reversed(navigation_shape) + (ny, nx)``. ``chunks`` is what dask accepts for the stack
-    axes (frames are never split). ``mmap_mode`` ("c", "r", "r+" or None) applies to local
+    ``reversed(navigation_shape) + (ny, nx)``; "auto" takes it from the FEI1/FEI2 "Scan
+    size" box when that holds exactly the frames (Velox 4D-STEM), else keeps the stack (for
+    DE movies, "auto" is the info file's scan). ``chunks`` is what dask accepts for the
+    stack axes (frames are never split). ``mmap_mode`` ("c", "r", "r+" or None) applies to local
     files. ``signed_bytes`` decides mode-0 signedness ("auto" follows the IMOD flags; DE
     movies with an info file are unsigned).
 
@@ -52,7 +54,7 @@ def open_mrc(
             virtual_images=virtual_images,
             external_images=external_images,
             scan_file=scan_file,
-            navigation_shape=navigation_shape,
+            navigation_shape=None if navigation_shape == "auto" else navigation_shape,
             partial_scan=partial_scan,
             storage_options=storage_options,
             chunks=chunks,

@@ -16,7 +16,12 @@ import numpy as np
 
 from .array import FrameArray, to_dask
 from .errors import MRCFormatError
-from .format.extended import ExtendedHeader, decode_extended_header, fei_pixel_size_m
+from .format.extended import (
+    ExtendedHeader,
+    decode_extended_header,
+    fei_pixel_size_m,
+    fei_scan_shape,
+)
 from .format.header import (
     HEADER_NBYTES,
     MainHeader,
@@ -95,7 +100,7 @@ class MRCFile:
         cls,
         urlpath_or_file: Any,
         storage_options: dict[str, Any] | None = None,
-        navigation_shape: tuple[int, ...] | None = None,
+        navigation_shape: tuple[int, ...] | str | None = None,
         chunks: Any = "auto",
         mmap_mode: str | None = "c",
         signed_bytes: SignedBytes = "auto",
@@ -116,9 +121,24 @@ class MRCFile:
         )
         extended = cls._read_extended(store, header, head)
         nav = None
-        if navigation_shape is not None:
+        notes = []
+        if isinstance(navigation_shape, str):
+            if navigation_shape != "auto":
+                raise ValueError(
+                    f"navigation_shape must be (x, y, ...), 'auto' or None, "
+                    f"not {navigation_shape!r}"
+                )
+            nav = fei_scan_shape(extended, header.layout.n_frames)
+            notes.append(
+                f"navigation shape from the FEI scan size: {nav}"
+                if nav
+                else "navigation_shape='auto': the FEI scan size does not fit the frames"
+            )
+        elif navigation_shape is not None:
             nav = tuple(reversed(tuple(navigation_shape)))
-        return cls(store, header, extended, nav, chunks, mmap_mode)
+        out = cls(store, header, extended, nav, chunks, mmap_mode)
+        out.metadata["mrc"]["notes"].extend(notes)
+        return out
 
     @staticmethod
     def _read_extended(store: ByteStore, header: MainHeader, head: bytes) -> ExtendedHeader | None:

@@ -238,3 +238,21 @@ def test_every_shared_file_opens_or_fails_clearly():
             failed += 1
     assert opened == 12  # 6 rsciio MRC files, 6 EMDB maps (plain, gzip, bzip2)
     assert failed == 9  # 2 READMEs, 5 info files and the 2 PNGs
+
+
+def test_velox_navigation_shape_from_fei_scan_size(tmp_path):
+    records = fei2_records(12, record_nbytes=888)
+    records["Scan size left"], records["Scan size right"] = 0, 4
+    records["Scan size top"], records["Scan size bottom"] = 0, 3
+    data = sample("u2", (12, 5, 6))
+    path = write_mrc(tmp_path / "velox4d.mrc", data, extended=records, exttyp=b"FEI2")
+    f = intake_mrc.open_mrc(path, navigation_shape="auto")
+    assert f.shape == (3, 4, 5, 6)
+    np.testing.assert_array_equal(f.read(), data.reshape(3, 4, 5, 6))
+    assert intake_mrc.open_mrc(path).shape == (12, 5, 6)  # default: mrcfile's shape
+    records["Scan size right"] = 5
+    other = write_mrc(tmp_path / "nofit.mrc", data, extended=records, exttyp=b"FEI2")
+    g = intake_mrc.open_mrc(other, navigation_shape="auto")
+    assert g.shape == (12, 5, 6) and any(
+        "does not fit" in n for n in g.notes + g.metadata["mrc"]["notes"]
+    )

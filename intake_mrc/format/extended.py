@@ -203,6 +203,21 @@ def fei_pixel_size_m(ext: ExtendedHeader | None) -> tuple[float | None, float | 
     return values[0], values[1]
 
 
+def fei_scan_shape(ext: ExtendedHeader | None, n_frames: int) -> tuple[int, int] | None:
+    """(y, x) scan shape from the first FEI record's "Scan size" box (right and bottom are
+    exclusive), when it holds exactly ``n_frames`` points of a stack of more than one."""
+    if ext is None or ext.records is None or len(ext.records) == 0 or n_frames < 2:
+        return None
+    if ext.kind not in ("FEI1", "FEI2"):
+        return None
+    first = ext.records[0]
+    width = int(first["Scan size right"]) - int(first["Scan size left"])
+    height = int(first["Scan size bottom"]) - int(first["Scan size top"])
+    if width > 0 and height > 0 and width * height == n_frames:
+        return (height, width)
+    return None
+
+
 def record_summary(record: np.void) -> dict[str, Any]:
     """One FEI record as a dict of plain Python values (strings decoded, numbers as numbers)."""
     out: dict[str, Any] = {}
