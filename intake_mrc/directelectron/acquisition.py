@@ -270,44 +270,29 @@ def open_de_movie(
         default_unsigned_bytes=info is not None,
     )
     layout = movie.frame_array.layout
-    n_frames = layout.n_frames
     geometry: ScanGeometry | None = None
     if navigation_shape is not None:
+        # The user's shape wins; MRCFile checks that it holds the frames.
         nav = tuple(reversed(tuple(navigation_shape)))
-        if math.prod(nav) != n_frames:
-            raise MRCFormatError(
-                f"navigation shape {tuple(navigation_shape)} (x, y, ...) holds "
-                f"{math.prod(nav)} frames, the movie has {n_frames}",
-                store.name,
-                "navigation_shape",
-            )
-        geometry = ScanGeometry(
-            "user",
-            nav,
-            [
-                {
-                    "name": f"nav{i}",
-                    "size": n,
-                    "scale": 1.0,
-                    "units": None,
-                    "offset": 0.0,
-                    "navigate": True,
-                }
-                for i, n in enumerate(nav)
-            ],
-        )
+        geometry = ScanGeometry("user", nav, [])
     elif info is not None:
         if needs_coordinates(info):
-            geometry = _custom_scan(info, store, scan_file, storage_options, n_frames)
+            geometry = _custom_scan(info, store, scan_file, storage_options, layout.n_frames)
         elif info.enabled("Scan - Enable"):
-            geometry = raster_geometry(info, n_frames, partial_scan)
+            geometry = raster_geometry(info, layout.n_frames, partial_scan)
         else:
-            geometry = movie_geometry(info, n_frames)
+            geometry = movie_geometry(info, layout.n_frames)
     if geometry is None:
         movie.metadata["mrc"]["notes"].extend(notes)
         return movie
-    frame_axes = signal_axes(info, layout.ny, layout.nx) if info is not None else movie.axes[-2:]
-    metadata: dict[str, Any] = {}
+    metadata: dict[str, Any] = {
+        "scan": {
+            "kind": geometry.kind,
+            "navigation_shape": geometry.navigation_shape,
+            "notes": geometry.notes + notes,
+        }
+    }
+    axes = None
     if info is not None:
         metadata["direct_electron"] = {
             "summary": summary(info),
@@ -316,11 +301,8 @@ def open_de_movie(
             "info_file": info.source,
             "notes": info.notes,
         }
-    metadata["scan"] = {
-        "kind": geometry.kind,
-        "navigation_shape": geometry.navigation_shape,
-        "notes": geometry.notes + notes,
-    }
+        if geometry.axes:
+            axes = geometry.axes + signal_axes(info, layout.ny, layout.nx)
     out = MRCFile(
         store,
         movie.main_header,
@@ -329,7 +311,7 @@ def open_de_movie(
         chunks,
         mmap_mode,
         geometry.frame_table,
-        geometry.axes + frame_axes,
+        axes,
         metadata,
     )
     scan_nav = tuple(a["size"] for a in geometry.axes if a["name"] in ("y", "x"))
@@ -341,22 +323,13 @@ def open_de_movie(
         out.metadata["scan"]["notes"].extend(found_notes)
         return virtual, external
 
-    out.virtual_images = LazyImages(
-        lambda: _image_table(
-            virtual_images,
-            discovered()[0] if virtual_images is None else {},
-            store,
-            storage_options,
-            scan_nav,
+    def images(given: Any, which: int, nav: tuple[int, ...] | None) -> LazyImages:
+        return LazyImages(
+            lambda: _image_table(
+                given, discovered()[which] if given is None else {}, store, storage_options, nav
+            )
         )
-    )
-    out.external_images = LazyImages(
-        lambda: _image_table(
-            external_images,
-            discovered()[1] if external_images is None else {},
-            store,
-            storage_options,
-            None,
-        )
-    )
+
+    out.virtual_images = images(virtual_images, 0, scan_nav)
+    out.external_images = images(external_images, 1, None)
     return out
