@@ -28,7 +28,13 @@ from intake_mrc.catalog import (
 )
 from intake_mrc.cli import main as cli_main
 from intake_mrc.directelectron.naming import group_acquisitions
-from intake_mrc.readers import MRC, MRCDaskReader, MRCNumpyReader, MRCXarrayReader
+from intake_mrc.readers import (
+    MRC,
+    MRCDaskReader,
+    MRCFileReader,
+    MRCNumpyReader,
+    MRCXarrayReader,
+)
 
 SHARED_SET = sorted(RSCIIO.glob("20241021_00405_*")) + [RSCIIO / "HAADFscan.mrc"]
 
@@ -71,6 +77,18 @@ def test_intake2_readers_and_datatype_recognition():
     assert float(xarr["x"][1]) == pytest.approx(5.679, abs=1e-3)
     discovered = MRCNumpyReader(data).discover()
     assert discovered.shape == (16, 16) and hasattr(discovered, "dask")  # nothing read
+    opened = MRCFileReader(data).read()
+    assert opened.extended_header_type == "FEI2" and opened.shape == (16, 16)
+
+
+def test_discover_is_header_only(http_upload, http_server):
+    (url,) = http_upload(RSCIIO / "HAADFscan.mrc", prefix="discover")
+    http_server.requests.clear()
+    lazy = MRCNumpyReader(MRC(url=url)).discover()
+    # The 65 KiB first read and the rest of the 888 KiB FEI2 extended header; no pixels.
+    assert len(http_server.requests) == 2
+    assert http_server.bytes_requested() < 1024 + 909312 + 65 * 1024
+    assert lazy.shape == (16, 16)
 
 
 def test_legacy_driver_registered():
