@@ -73,7 +73,8 @@ def _is_transient(error: BaseException) -> bool:
 
 
 class ByteStore:
-    """Interface: ranged reads of one file. Subclasses implement ``_fetch`` and ``size``."""
+    """Interface: ranged reads of one file. Subclasses implement ``head``, ``size`` and
+    ``read_runs_into``; the folder methods serve Direct Electron discovery."""
 
     name: str = "<bytes>"
 

@@ -139,3 +139,42 @@ def test_distributed_cluster_against_s3(stack, s3_upload, s3_server):
         total = client.compute(f.to_dask().astype(np.float64).sum()).result()
     assert total == data.astype(np.float64).sum()
     assert sha256(path) == before
+
+
+def test_each_chunk_is_one_contiguous_request(stack, http_upload, http_server):
+    path, data = stack
+    (url,) = http_upload(path, prefix="contiguous")
+    f = intake_mrc.open_mrc(url, chunks=10)
+    http_server.requests.clear()
+    np.testing.assert_array_equal(f.to_dask().compute(), data)
+    assert len(http_server.requests) == 4  # 40 frames in chunks of 10: one range each
+    assert http_server.bytes_requested() == data.nbytes
+
+
+def test_chained_http_cache(stack, http_upload, tmp_path):
+    path, data = stack
+    (url,) = http_upload(path, prefix="chained-http")
+    options = {"simplecache": {"cache_storage": str(tmp_path / "c")}}
+    f = intake_mrc.open_mrc("simplecache::" + url, storage_options=options)
+    np.testing.assert_array_equal(f.to_dask()[7].compute(), data[7])
+
+
+def test_distributed_custom_scan_against_s3(tmp_path, s3_upload, s3_server):
+    distributed = pytest.importorskip("distributed")
+    from dewriter import write_acquisition
+
+    coords = np.array([[3, 1], [0, 0], [2, 2], [1, 0], [0, 0]])
+    acq = write_acquisition(tmp_path, scan=(4, 3), scan_type="Random", coordinates=coords)
+    urls = s3_upload(*acq["all"], prefix="dist-custom")
+    movie = next(u for u in urls if u.endswith("_movie.mrc"))
+    f = intake_mrc.open_mrc(movie, storage_options=s3_server["storage_options"], chunks=(1, 2, 1))
+    expected = f.read()
+    with (
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        got = client.compute(f.to_dask()).result()
+    np.testing.assert_array_equal(got, expected)
+    assert got[0, 0, :, 0, 0].tolist() == [1, 4]
