@@ -240,7 +240,7 @@ def to_dask(frame_array: FrameArray, chunks: Any = "auto", name: str | None = No
         frame_array.navigation_shape,
         frame_array.mmap_mode,
         planned,
-        None if frame_array.frame_table is None else frame_array.frame_table.tobytes(),
+        frame_array.frame_table,  # dask hashes arrays by content, quickly
     )
     return da.from_array(
         frame_array,

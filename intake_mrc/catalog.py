@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import posixpath
 import re
 from collections.abc import Iterable
@@ -430,6 +431,9 @@ def write_catalog(
     text = catalog_yaml(
         entries, written, {"source": redact_url(urlpath), "entries": len(entries)}, form
     )
+    if "://" not in path and "::" not in path:
+        # "catalogs/new-session.yaml" works before catalogs/ exists.
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     with fsspec.open(path, "w") as out:
         out.write(text)
     return len(entries)

@@ -251,7 +251,7 @@ def test_cli_info_catalog_and_errors(folder, tmp_path, capsys):
     info = json.loads(capsys.readouterr().out)
     assert info["extended_header"]["type"] == "FEI2" and info["shape"] == [16, 16]
     assert info["extended_header"]["first_record"]["Application"] == "Velox"
-    out_path = tmp_path / "cli.yaml"
+    out_path = tmp_path / "catalogs" / "cli.yaml"  # the folder does not exist yet
     assert cli_main(["catalog", str(folder), "-o", str(out_path)]) == 0
     assert "wrote 3 entries" in capsys.readouterr().out
     check_entries(intake.open_catalog(str(out_path)))
