@@ -383,14 +383,32 @@ def catalog_yaml(
     storage_options: dict[str, Any] | None = None,
     metadata: dict[str, Any] | None = None,
     form: str = "v2",
+    relative_to: str | None = None,
 ) -> str:
-    """YAML text of a catalog; secret-looking storage options are never written."""
+    """YAML text of a catalog; secret-looking storage options are never written.
+
+    ``relative_to`` (the folder the catalog is written to, local files only) writes paths
+    relative to the catalog's own folder, so that the catalog and the data move together."""
     options = scrub_secrets(storage_options or {})
     if form == "legacy":
         doc = catalog_legacy(entries, options, metadata)
     else:
         doc = catalog_v2(entries, options, metadata)
+    if relative_to is not None:
+        template = "{{ CATALOG_DIR }}" if form == "legacy" else "{CATALOG_DIR}"
+        doc = _relative_paths(doc, os.path.abspath(relative_to), template)
     return to_yaml(doc)
+
+
+def _relative_paths(value: Any, folder: str, template: str) -> Any:
+    """Absolute local paths in a catalog document rewritten as ``template/relative``."""
+    if isinstance(value, dict):
+        return {k: _relative_paths(v, folder, template) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_relative_paths(v, folder, template) for v in value]
+    if isinstance(value, str) and os.path.isabs(value) and "://" not in value:
+        return f"{template}/{os.path.relpath(value, folder)}"
+    return value
 
 
 def glob_catalog(
@@ -420,20 +438,21 @@ def write_catalog(
     form: str = "v2",
     progress: bool = False,
     write_storage_options: dict[str, Any] | None = None,
+    relative: bool = False,
 ) -> int:
     """List ``urlpath``, write its catalog YAML to ``path``; returns the entry count.
 
     ``write_storage_options`` (default: ``storage_options`` without credentials) is what the
-    catalog stores for reading."""
+    catalog stores for reading. ``relative`` writes local paths relative to the catalog."""
     urls, sizes = list_files(urlpath, storage_options)
     entries = plan_entries(urls, sizes, progress)
     written = storage_options if write_storage_options is None else write_storage_options
-    text = catalog_yaml(
-        entries, written, {"source": redact_url(urlpath), "entries": len(entries)}, form
-    )
-    if "://" not in path and "::" not in path:
-        # "catalogs/new-session.yaml" works before catalogs/ exists.
-        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    local_catalog = "://" not in path and "::" not in path
+    folder = os.path.dirname(os.path.abspath(path)) if local_catalog else None
+    source = {"source": redact_url(urlpath), "entries": len(entries)}
+    text = catalog_yaml(entries, written, source, form, folder if relative else None)
+    if folder is not None:
+        os.makedirs(folder, exist_ok=True)  # "catalogs/new.yaml" before catalogs/ exists
     with fsspec.open(path, "w") as out:
         out.write(text)
     return len(entries)

@@ -96,7 +96,9 @@ def _catalog(args: argparse.Namespace) -> None:
     from .catalog import write_catalog
 
     options = json.loads(args.storage_options or "{}")
-    n = write_catalog(args.url, args.output, options, form=args.form, progress=True)
+    n = write_catalog(
+        args.url, args.output, options, form=args.form, progress=True, relative=args.relative
+    )
     print(f"wrote {n} entries to {args.output}")
 
 
@@ -119,6 +121,9 @@ def build_parser() -> argparse.ArgumentParser:
     catalog.add_argument(
         "--storage-options",
         help="fsspec storage options as JSON (credentials are used for listing and never written)",
+    )
+    catalog.add_argument(
+        "--relative", action="store_true", help="write local paths relative to the catalog's folder"
     )
     demo = sub.add_parser("demo", help="run the self-contained demo (local S3 server)")
     demo.add_argument("--output-dir", default="demo-output")

@@ -118,6 +118,16 @@ def test_glob_on_disk_written_and_read_back(folder, tmp_path, form):
     assert all("_B_" not in v for v in meta["files"]["virtual"].values())
 
 
+@pytest.mark.parametrize("form", ["v2", "legacy"])
+def test_relative_catalog_moves_with_its_data(folder, tmp_path, form):
+    path = folder / "catalogs" / f"session-{form}.yaml"
+    assert write_catalog(str(folder), str(path), form=form, relative=True) == 3
+    assert str(folder) not in path.read_text()
+    moved = tmp_path / "moved"
+    shutil.move(str(folder), str(moved))
+    check_entries(intake.open_catalog(str(moved / "catalogs" / path.name)))
+
+
 def test_glob_catalog_object_and_legacy_glob_driver(folder):
     check_entries(glob_catalog(str(folder)))
     check_entries(intake.open_mrc_glob(str(folder)))
