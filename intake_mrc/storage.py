@@ -72,6 +72,12 @@ def _is_transient(error: BaseException) -> bool:
     )
 
 
+def _past_end(error: BaseException) -> bool:
+    """A server's answer that a range starts past the end of the object (HTTP 416)."""
+    status = getattr(error, "status", None) or getattr(error, "code", None)
+    return status == 416 or "InvalidRange" in str(error)
+
+
 class ByteStore:
     """Interface: ranged reads of one file. Subclasses implement ``head``, ``size`` and
     ``read_runs_into``; the folder methods serve Direct Electron discovery."""
@@ -308,24 +314,54 @@ class FsspecStore(ByteStore):
                 start = stop
         return part_starts, part_ends
 
+    def _batches(
+        self, starts: Sequence[int], lengths: Sequence[int]
+    ) -> list[tuple[list[int], list[int]]]:
+        """Parts grouped into batches of at most REMOTE_BATCH_NBYTES in flight."""
+        part_starts, part_ends = self._parts(starts, lengths)
+        batches: list[tuple[list[int], list[int]]] = []
+        batch_nbytes = REMOTE_BATCH_NBYTES
+        for start, end in zip(part_starts, part_ends, strict=True):
+            if batch_nbytes >= REMOTE_BATCH_NBYTES:
+                batches.append(([], []))
+                batch_nbytes = 0
+            batches[-1][0].append(start)
+            batches[-1][1].append(end)
+            batch_nbytes += end - start
+        return batches
+
+    @staticmethod
+    def _copy(answers: list[bytes], view: memoryview, pos: int) -> int:
+        for answer in answers:
+            view[pos : pos + len(answer)] = answer
+            pos += len(answer)
+        return pos
+
+    def read_runs(self, starts: Sequence[int], lengths: Sequence[int]) -> np.ndarray:
+        # The first batch is fetched (and its lengths checked) before the output is
+        # allocated: a header that lies about sizes fails here, not in a huge allocation.
+        batches = self._batches(starts, lengths)
+        if not batches:
+            return np.empty(0, dtype=np.uint8)
+        first = self._fetch_batch(*batches[0])
+        out = np.empty(int(sum(lengths)), dtype=np.uint8)
+        view = memoryview(out).cast("B")
+        pos = self._copy(first, view, 0)
+        for batch in batches[1:]:
+            pos = self._copy(self._fetch_batch(*batch), view, pos)
+        return out
+
     def read_runs_into(
         self, starts: Sequence[int], lengths: Sequence[int], out: np.ndarray
     ) -> None:
-        part_starts, part_ends = self._parts(starts, lengths)
         view = memoryview(out).cast("B")
         pos = 0
-        batch: list[int] = []
-        batch_nbytes = 0
-        for i in range(len(part_starts)):
-            batch.append(i)
-            batch_nbytes += part_ends[i] - part_starts[i]
-            if batch_nbytes >= REMOTE_BATCH_NBYTES or i == len(part_starts) - 1:
-                pos = self._fetch_batch(
-                    [part_starts[j] for j in batch], [part_ends[j] for j in batch], view, pos
-                )
-                batch, batch_nbytes = [], 0
+        for batch in self._batches(starts, lengths):
+            pos = self._copy(self._fetch_batch(*batch), view, pos)
 
-    def _fetch_batch(self, starts: list[int], ends: list[int], view: memoryview, pos: int) -> int:
+    def _fetch_batch(self, starts: list[int], ends: list[int]) -> list[bytes]:
+        """The ranges' bytes, fetched concurrently, each length checked; transient failures
+        and short answers retried with backoff."""
         results: list[Any] = [None] * len(starts)
         pending = list(range(len(starts)))
         last_error: BaseException | None = None
@@ -345,6 +381,13 @@ class FsspecStore(ByteStore):
                 if isinstance(answer, BaseException):
                     if isinstance(answer, FileNotFoundError):
                         raise FileNotFoundError(f"{self.name}: no such file") from None
+                    if _past_end(answer):
+                        raise TruncatedFileError(
+                            f"the file ends before byte {starts[i]} (range not satisfiable): "
+                            "shorter than its header says",
+                            self.name,
+                            "data",
+                        ) from None
                     if not _is_transient(answer):
                         raise StorageError(
                             f"reading [{starts[i]}, {ends[i]}) failed: {_describe(answer)}",
@@ -381,11 +424,7 @@ class FsspecStore(ByteStore):
                 f"{_describe(last_error)}",
                 self.name,
             )
-        for answer in results:
-            n = len(answer)
-            view[pos : pos + n] = answer
-            pos += n
-        return pos
+        return results
 
 
 class FileObjectStore(ByteStore):

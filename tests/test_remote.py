@@ -178,3 +178,25 @@ def test_distributed_custom_scan_against_s3(tmp_path, s3_upload, s3_server):
         got = client.compute(f.to_dask()).result()
     np.testing.assert_array_equal(got, expected)
     assert got[0, 0, :, 0, 0].tolist() == [1, 4]
+
+
+def test_lying_header_fails_before_a_huge_allocation(tmp_path, http_upload):
+    """A remote header claiming 2 TB frames: the first fetched part comes back short and
+    the read fails before anything of the claimed size is allocated."""
+    import tracemalloc
+
+    # Larger than the first read, so the open does not learn the size.
+    path = write_mrc(tmp_path / "liar.mrc", np.zeros((40, 64, 64), np.float32))
+    raw = bytearray(path.read_bytes())
+    raw[0:12] = np.array([2**20, 2**20, 2], "<i4").tobytes()  # NX, NY, NZ: 8 TB
+    path.write_bytes(bytes(raw))
+    (url,) = http_upload(path, prefix="liar")
+    f = intake_mrc.open_mrc(url)  # size unknown: only absurd (> 1 PiB) claims fail here
+    tracemalloc.start()
+    with pytest.raises(TruncatedFileError, match="liar.mrc"):
+        f.to_dask()[0].compute(scheduler="sync")
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert peak < 600 * 2**20
+    with pytest.raises(TruncatedFileError, match="liar.mrc"):
+        f.read()  # checks the size first
