@@ -256,3 +256,26 @@ def test_velox_navigation_shape_from_fei_scan_size(tmp_path):
     assert g.shape == (12, 5, 6) and any(
         "does not fit" in n for n in g.notes + g.metadata["mrc"]["notes"]
     )
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        (slice(None, None, -1),),
+        ([0, 5, 9],),
+        (slice(1, 8, 3), slice(None, None, 2)),
+        (3, slice(2, 5), slice(1, 7, 2)),
+        (Ellipsis, 4),
+        (-1, -1, -1),
+        (np.array([True, False] * 5),),
+    ],
+)
+def test_slicing_fused_into_reads_matches_numpy(tmp_path, key):
+    data = sample("i2", (10, 8, 7))
+    path = write_mrc(tmp_path / "s.mrc", data)
+    for mmap_mode in ("c", None):
+        arr = intake_mrc.open_mrc(path, chunks=4, mmap_mode=mmap_mode).to_dask()
+        np.testing.assert_array_equal(arr[key].compute(), data[key])
+        np.testing.assert_array_equal(
+            intake_mrc.open_mrc(path, mmap_mode=mmap_mode).frame_array[key], data[key]
+        )
