@@ -10,7 +10,6 @@ are dropped (s3fs and friends pick credentials up from the environment).
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import posixpath
 import re
@@ -20,7 +19,6 @@ from typing import Any
 from urllib.parse import quote
 
 import fsspec
-import yaml
 
 from .directelectron.acquisition import load_info
 from .directelectron.naming import (
@@ -31,6 +29,7 @@ from .directelectron.naming import (
 )
 from .errors import StorageError
 from .storage import redact_url
+from .yamlwriter import to_yaml
 
 MRC_ENDINGS = (".mrc", ".mrcs", ".map", ".ccp4", ".rec", ".st", ".ali", ".preali")
 COMPRESSED_ENDINGS = (".gz", ".bz2")
@@ -38,52 +37,6 @@ DE_TEXT_ENDINGS = ("_info.txt", "_scan_coordinates.csv")
 _SECRET = re.compile(
     r"key|secret|token|password|passwd|session|credential|auth|signature", re.IGNORECASE
 )
-
-
-_PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*\Z")
-_YAML_WORDS = {"y", "n", "yes", "no", "on", "off", "true", "false", "null", "~"}
-
-
-def _scalar(value: Any) -> str:
-    """One YAML scalar. Printable-ASCII strings, ints, bools and None are written as JSON
-    (a subset of YAML that PyYAML reads back exactly); anything else goes through PyYAML."""
-    if value is None or isinstance(value, bool) or type(value) is int:
-        return json.dumps(value)
-    if isinstance(value, str) and value.isascii() and value.isprintable():
-        return json.dumps(value)
-    return (
-        yaml.safe_dump(value, default_flow_style=True, width=2**30).removesuffix("\n...\n").strip()
-    )
-
-
-def _key(key: str) -> str:
-    if _PLAIN_KEY.match(key) and key.lower() not in _YAML_WORDS and not key.endswith(" "):
-        return key
-    return _scalar(str(key))
-
-
-def to_yaml(document: dict[str, Any]) -> str:
-    """Block-style YAML of nested dicts whose lists hold scalars (what catalogs are).
-
-    PyYAML's emitter takes about a second per megabyte; this writes a 20,000-entry catalog
-    in about a second, and ``yaml.safe_load`` reads it back equal to ``document``."""
-    lines: list[str] = []
-
-    def emit(mapping: dict[str, Any], pad: str) -> None:
-        for key, value in mapping.items():
-            name = _key(key)
-            if isinstance(value, dict) and value:
-                lines.append(f"{pad}{name}:")
-                emit(value, pad + "  ")
-            elif isinstance(value, dict):
-                lines.append(f"{pad}{name}: {{}}")
-            elif isinstance(value, list | tuple):
-                lines.append(f"{pad}{name}: [{', '.join(_scalar(v) for v in value)}]")
-            else:
-                lines.append(f"{pad}{name}: {_scalar(value)}")
-
-    emit(document, "")
-    return "\n".join(lines) + "\n"
 
 
 def scrub_secrets(options: Any) -> Any:

@@ -9,6 +9,7 @@ from pathlib import Path
 import mrcfile
 import numpy as np
 import pytest
+import yaml
 from dewriter import info_text, write_acquisition
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -163,3 +164,25 @@ def test_garbage_stamp_on_valid_data_reads_by_plausibility(tmp_path, byte_order)
     raw[212:216] = b"\x5a\x5a\x5a\x5a"
     path.write_bytes(bytes(raw))
     np.testing.assert_array_equal(intake_mrc.open_mrc(path).read(), DATA)
+
+
+scalars = st.one_of(
+    st.none(), st.booleans(), st.integers(), st.text(max_size=20), st.floats(allow_nan=False)
+)
+documents = st.recursive(
+    st.dictionaries(st.text(min_size=1, max_size=12), scalars, max_size=4),
+    lambda inner: st.dictionaries(
+        st.text(min_size=1, max_size=12),
+        st.one_of(inner, scalars, st.lists(scalars, max_size=4)),
+        max_size=4,
+    ),
+    max_leaves=20,
+)
+
+
+@SETTINGS
+@given(document=documents)
+def test_catalog_yaml_reads_back_equal(document):
+    from intake_mrc.yamlwriter import to_yaml
+
+    assert yaml.safe_load(to_yaml(document)) == (document or None)
