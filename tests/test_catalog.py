@@ -210,9 +210,8 @@ def test_names_are_stable_identifiers():
         ["a_de_20250101_00001", "b_de_20250101_00001", "mrc_1st_map", "a_x_y", "c_x_y"]
     )
     assert all(n.isidentifier() for n in got)
-    assert [e.name for e in plan_entries(list(reversed(names)))] != [] and sorted(
-        e.name for e in plan_entries(list(reversed(names)))
-    ) == got
+    # Stable: the same names whatever the listing order.
+    assert sorted(e.name for e in plan_entries(list(reversed(names)))) == got
 
 
 def test_scrub_secrets():
