@@ -1,5 +1,6 @@
-"""The ``intake-mrc`` command line: ``info`` (and, from the catalog work, ``catalog`` and
-``demo``). Errors are one line on stderr and a non-zero exit, no traceback."""
+"""The ``intake-mrc`` command line: ``info`` (describe a file), ``catalog`` (write a catalog
+of a folder, glob or bucket) and ``demo``. Errors are one line on stderr and a non-zero
+exit, no traceback."""
 
 from __future__ import annotations
 
