@@ -104,7 +104,9 @@ def _catalog(args: argparse.Namespace) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="intake-mrc", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="intake-mrc", description="Read MRC files and write intake catalogs of them."
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     info = sub.add_parser("info", help="describe an MRC file (header, shape, chunks)")
     info.add_argument("url")
