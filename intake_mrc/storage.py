@@ -16,7 +16,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, BinaryIO
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
@@ -302,33 +302,27 @@ class FsspecStore(ByteStore):
                 time.sleep(self.backoff * 2**attempt)
         raise AssertionError("unreachable")
 
-    def _parts(self, starts: Sequence[int], lengths: Sequence[int]) -> tuple[list[int], list[int]]:
-        part_starts: list[int] = []
-        part_ends: list[int] = []
-        for start, length in zip(starts, lengths, strict=False):
-            start, end = int(start), int(start) + int(length)
-            while start < end:
-                stop = min(end, start + self.part_nbytes)
-                part_starts.append(start)
-                part_ends.append(stop)
-                start = stop
-        return part_starts, part_ends
-
     def _batches(
         self, starts: Sequence[int], lengths: Sequence[int]
-    ) -> list[tuple[list[int], list[int]]]:
-        """Parts grouped into batches of at most REMOTE_BATCH_NBYTES in flight."""
-        part_starts, part_ends = self._parts(starts, lengths)
-        batches: list[tuple[list[int], list[int]]] = []
-        batch_nbytes = REMOTE_BATCH_NBYTES
-        for start, end in zip(part_starts, part_ends, strict=True):
-            if batch_nbytes >= REMOTE_BATCH_NBYTES:
-                batches.append(([], []))
-                batch_nbytes = 0
-            batches[-1][0].append(start)
-            batches[-1][1].append(end)
-            batch_nbytes += end - start
-        return batches
+    ) -> Iterator[tuple[list[int], list[int]]]:
+        """Runs cut into parts of at most ``part_nbytes``, grouped into batches of at most
+        REMOTE_BATCH_NBYTES in flight; made lazily, so a huge claimed range costs nothing
+        before its first batch is fetched."""
+        batch: tuple[list[int], list[int]] = ([], [])
+        batch_nbytes = 0
+        for run_start, length in zip(starts, lengths, strict=True):
+            start, end = int(run_start), int(run_start) + int(length)
+            while start < end:
+                stop = min(end, start + self.part_nbytes)
+                batch[0].append(start)
+                batch[1].append(stop)
+                batch_nbytes += stop - start
+                start = stop
+                if batch_nbytes >= REMOTE_BATCH_NBYTES:
+                    yield batch
+                    batch, batch_nbytes = ([], []), 0
+        if batch[0]:
+            yield batch
 
     @staticmethod
     def _copy(answers: list[bytes], view: memoryview, pos: int) -> int:
@@ -341,13 +335,14 @@ class FsspecStore(ByteStore):
         # The first batch is fetched (and its lengths checked) before the output is
         # allocated: a header that lies about sizes fails here, not in a huge allocation.
         batches = self._batches(starts, lengths)
-        if not batches:
+        first = next(batches, None)
+        if first is None:
             return np.empty(0, dtype=np.uint8)
-        first = self._fetch_batch(*batches[0])
+        answers = self._fetch_batch(*first)
         out = np.empty(int(sum(lengths)), dtype=np.uint8)
         view = memoryview(out).cast("B")
-        pos = self._copy(first, view, 0)
-        for batch in batches[1:]:
+        pos = self._copy(answers, view, 0)
+        for batch in batches:
             pos = self._copy(self._fetch_batch(*batch), view, pos)
         return out
 
