@@ -15,7 +15,7 @@ import dask.array as da
 import numpy as np
 
 from .array import FrameArray, to_dask
-from .errors import MRCFormatError
+from .errors import MRCFormatError, TruncatedFileError
 from .format.extended import (
     ExtendedHeader,
     decode_extended_header,
@@ -34,8 +34,6 @@ from .storage import MMAP_MODES, ByteStore, DecompressedStore, open_store
 
 # The first request asks for this much: the main header plus most extended headers.
 FIRST_READ_NBYTES = HEADER_NBYTES + 64 * 1024
-# An extended header longer than this is only fetched once the file's size confirms it.
-_UNCHECKED_EXTENDED_LIMIT = 64 * 2**20
 
 
 def _axis(
@@ -137,7 +135,7 @@ class MRCFile:
         elif navigation_shape is not None:
             nav = tuple(reversed(tuple(navigation_shape)))
         out = cls(store, header, extended, nav, chunks, mmap_mode)
-        out.metadata["mrc"]["notes"].extend(notes)
+        out.notes.extend(notes)
         return out
 
     @staticmethod
@@ -149,13 +147,14 @@ class MRCFile:
         if len(head) >= end:
             raw = head[HEADER_NBYTES:end]
         else:
-            if nsymbt > _UNCHECKED_EXTENDED_LIMIT and store.size() < end:
+            # The store fetches (and length-checks) before it allocates, so a lying NSYMBT
+            # costs one short answer; here the failure is named after the field.
+            try:
+                raw = store.read_runs([HEADER_NBYTES], [nsymbt]).tobytes()
+            except TruncatedFileError:
                 raise MRCFormatError(
-                    f"NSYMBT={nsymbt} runs past the end of the {store.size()}-byte file",
-                    store.name,
-                    "nsymbt",
-                )
-            raw = store.read_runs([HEADER_NBYTES], [nsymbt]).tobytes()
+                    f"NSYMBT={nsymbt} runs past the end of the file", store.name, "nsymbt"
+                ) from None
         return decode_extended_header(
             raw, header.fields["exttyp"], header.byte_order, header.fields["nz"]
         )
@@ -205,11 +204,9 @@ class MRCFile:
 
     @property
     def notes(self) -> list[str]:
-        """What was odd about the file and what was decided (byte order, signedness...)."""
-        notes = list(self.main_header.notes)
-        if self._extended is not None:
-            notes += self._extended.notes
-        return notes
+        """What was odd about the file and what was decided (byte order, signedness...):
+        the list kept in ``metadata["mrc"]["notes"]``, one place for both."""
+        return self.metadata["mrc"]["notes"]
 
     def _default_axes(self, reshaped: bool) -> list[dict[str, Any]]:
         x, y, z = (None if v is None else v / 10 for v in self.voxel_size)  # Å -> nm
@@ -249,7 +246,7 @@ class MRCFile:
             "signed_bytes_rule": header.signed_bytes_rule,
             "data_offset": header.layout.offset,
             "extended_header_type": self.extended_header_type,
-            "notes": self.notes,
+            "notes": header.notes + ([] if self._extended is None else self._extended.notes),
         }
 
     # -- data -----------------------------------------------------------------------------
@@ -258,7 +255,9 @@ class MRCFile:
         """A lazy dask array; each chunk holds whole frames and reads its own byte runs."""
         try:
             return to_dask(self.frame_array, self.chunks if chunks is None else chunks)
-        except ValueError as error:
+        except MRCFormatError:
+            raise
+        except ValueError as error:  # a chunk specification dask or we refuse
             raise ValueError(f"{self.name}: {error}") from None
 
     def read(self) -> np.ndarray:

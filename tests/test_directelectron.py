@@ -317,6 +317,7 @@ def test_de_movie_without_info_file_is_a_plain_stack(tmp_path):
     acq["paths"]["info"].unlink()
     f = intake_mrc.open_mrc(acq["paths"]["movie"])
     assert f.shape == (15, 4, 6)
-    assert any("no info file" in note for note in f.metadata["mrc"]["notes"])
+    assert any("no info file" in note for note in f.notes)
+    assert f.notes is f.metadata["mrc"]["notes"]
     with pytest.raises(MetadataError, match="not found"):
         intake_mrc.open_mrc(acq["paths"]["movie"], metadata_file=acq["paths"]["info"])

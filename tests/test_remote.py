@@ -200,3 +200,20 @@ def test_lying_header_fails_before_a_huge_allocation(tmp_path, http_upload):
     assert peak < 600 * 2**20
     with pytest.raises(TruncatedFileError, match="liar.mrc"):
         f.read()  # checks the size first
+
+
+def test_remote_nsymbt_past_the_end_names_the_field(tmp_path, http_upload):
+    import tracemalloc
+
+    path = write_mrc(tmp_path / "longext.mrc", np.zeros((40, 64, 64), np.float32))
+    raw = bytearray(path.read_bytes())
+    raw[92:96] = np.array([2**31 - 1], "<i4").tobytes()  # NSYMBT: 2 GiB
+    path.write_bytes(bytes(raw))
+    (url,) = http_upload(path, prefix="longext")
+    tracemalloc.start()
+    with pytest.raises(intake_mrc.MRCFormatError, match="longext.mrc") as info:
+        intake_mrc.open_mrc(url)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert info.value.field == "nsymbt"
+    assert peak < 600 * 2**20

@@ -283,7 +283,7 @@ def open_de_movie(
         else:
             geometry = movie_geometry(info, layout.n_frames)
     if geometry is None:
-        movie.metadata["mrc"]["notes"].extend(notes)
+        movie.notes.extend(notes)
         return movie
     metadata: dict[str, Any] = {
         "scan": {
