@@ -63,14 +63,14 @@ def _as_index(selection: np.ndarray | slice) -> np.ndarray:
     return selection
 
 
-def merge_runs(starts: np.ndarray, length: int) -> tuple[np.ndarray, np.ndarray]:
-    """Merge equal-length runs that follow each other into longer ones (starts in order)."""
-    if starts.size == 0:
-        return starts, starts
-    breaks = np.flatnonzero(np.diff(starts) != length) + 1
+def merge_consecutive(units: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Runs of consecutive unit numbers (in order): (first unit, count) per run."""
+    if units.size == 0:
+        return units, units
+    breaks = np.flatnonzero(np.diff(units) != 1) + 1
     first = np.concatenate(([0], breaks))
-    counts = np.diff(np.concatenate((first, [starts.size])))
-    return starts[first], counts * length
+    counts = np.diff(np.concatenate((first, [units.size])))
+    return units[first], counts
 
 
 class FrameArray:
@@ -155,11 +155,14 @@ class FrameArray:
         out_shape = (frames.size, rows.size, layout.nx)
         if wanted.size == 0 or rows.size == 0:
             return np.zeros(out_shape, dtype=self.dtype)
-        row_numbers = (wanted[:, None] * layout.ny + rows[None, :]).ravel()
-        starts, lengths = merge_runs(row_numbers, 1)
-        raw = self.store.read_runs(
-            layout.offset + starts * layout.row_nbytes, lengths * layout.row_nbytes
-        )
+        if rows.size == layout.ny and (rows == np.arange(layout.ny)).all():
+            # Whole frames (every chunk): runs in frame units, one number per frame.
+            units, unit_nbytes = wanted, layout.frame_nbytes
+        else:
+            units = (wanted[:, None] * layout.ny + rows[None, :]).ravel()
+            unit_nbytes = layout.row_nbytes
+        starts, counts = merge_consecutive(units)
+        raw = self.store.read_runs(layout.offset + starts * unit_nbytes, counts * unit_nbytes)
         decoded = decode_rows(raw, layout).reshape(wanted.size, rows.size, layout.nx)
         if valid.all():
             return decoded
