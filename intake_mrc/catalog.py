@@ -25,7 +25,9 @@ from .directelectron.naming import (
     DATASET_ID,
     AcquisitionFiles,
     basename,
+    dataset_id_of,
     group_acquisitions,
+    saved_file_names,
 )
 from .errors import StorageError
 from .storage import redact_url
@@ -137,16 +139,11 @@ def _list_from_info(info_url: str, storage_options: dict[str, Any]) -> list[str]
     info = load_info(info_url, storage_options)
     folder = info_url.rsplit("/", 1)[0] if "/" in info_url else "."
     is_http = info_url.startswith(("http://", "https://"))
-    stem = basename(info_url)[: -len("_info.txt")]
-    id_match = DATASET_ID.match(stem)
-    urls = [info_url]
-    for key, value in info.raw.items():
-        if not (key.startswith("Autosave ") and key.endswith(" File Path") and value):
-            continue
-        name = basename(value)
-        if not id_match or not name.startswith(id_match.group(0)) or not _wanted(name):
-            continue
-        urls.append(folder + "/" + (quote(name) if is_http else name))
+    dataset_id = dataset_id_of(basename(info_url))
+    names = saved_file_names(info.raw, dataset_id)[0] if dataset_id else []
+    urls = [info_url] + [
+        folder + "/" + (quote(name) if is_http else name) for name in names if _wanted(name)
+    ]
     return sorted(set(urls))
 
 

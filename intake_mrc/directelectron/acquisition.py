@@ -18,7 +18,14 @@ from ..errors import MetadataError, MRCFormatError
 from ..mrc import MRCFile
 from ..storage import ByteStore, open_store
 from .info import MAX_INFO_NBYTES, DEInfo, parse_info, summary
-from .naming import DATASET_ID, basename, classify, group_acquisitions, stem_of
+from .naming import (
+    basename,
+    classify,
+    dataset_id_of,
+    group_acquisitions,
+    saved_file_names,
+    stem_of,
+)
 from .scan import (
     PartialScan,
     ScanGeometry,
@@ -96,50 +103,31 @@ def load_info(source: Any, storage_options: dict[str, Any] | None = None) -> DEI
     return parse_info(content, name)
 
 
-def _safe_sibling_name(raw_path: str, dataset_id: str) -> str | None:
-    """A base name from an info-file path, only if it names a file of this acquisition."""
-    name = basename(raw_path.strip())
-    if not name or name in (".", "..") or not name.startswith(dataset_id):
-        return None
-    return name
-
-
 def _discover(
     movie: ByteStore, info: DEInfo | None
 ) -> tuple[dict[str, str], dict[str, str], list[str]]:
-    """Virtual and external image names (name -> file name) next to the movie, and notes."""
+    """Virtual and external image names (name -> file name) next to the movie, and notes.
+
+    The folder's listing when the storage can list; otherwise the files the info file says
+    were saved (only names of this acquisition, in the movie's own folder)."""
     found = stem_of(movie.basename)
     if found is None:
         return {}, {}, []
     stem = found[0]
+    notes: list[str] = []
     listing = movie.list_folder()
-    if listing is not None:
-        # Only names of this stem (and of longer stems that extend it) can belong to it.
-        mine = [name for name in listing if name.startswith(stem + "_")]
-        group = next((g for g in group_acquisitions(mine)[0] if g.stem == stem), None)
-        return (group.virtual, group.external, []) if group else ({}, {}, [])
-    # No listing (a plain HTTP server): the info file names the saved files.
-    notes = ["folder cannot be listed: images taken from the info file's Autosave keys"]
-    if info is None:
-        return {}, {}, notes
-    dataset_id = DATASET_ID.match(stem).group(0)  # type: ignore[union-attr]
-    virtual: dict[str, str] = {}
-    external: dict[str, str] = {}
-    for key, value in info.raw.items():
-        if not key.startswith("Autosave ") or not key.endswith(" File Path") or not value:
-            continue
-        name = _safe_sibling_name(value, dataset_id)
-        if name is None:
-            notes.append(f"ignored {key!r}: not a file of this acquisition in its folder")
-            continue
-        if not name.startswith(stem + "_"):
-            continue
-        role, _, detector = classify(name[len(stem) + 1 :])
-        if role == "virtual" and detector:
-            virtual[detector] = name
-        elif role == "external" and detector:
-            external[detector] = name
-    return virtual, external, notes
+    if listing is None:
+        notes.append("folder cannot be listed: images taken from the info file's Autosave keys")
+        if info is None:
+            return {}, {}, notes
+        listing, ignored = saved_file_names(info.raw, dataset_id_of(stem) or stem)
+        notes += [
+            f"ignored {key!r}: not a file of this acquisition in its folder" for key in ignored
+        ]
+    # Only names of this stem (and of longer stems that extend it) can belong to it.
+    mine = [name for name in listing if name.startswith(stem + "_")]
+    group = next((g for g in group_acquisitions(mine)[0] if g.stem == stem), None)
+    return (group.virtual, group.external, notes) if group else ({}, {}, notes)
 
 
 def _image_table(
@@ -193,14 +181,11 @@ def _as_named(images: Any) -> dict[str, Any]:
         return dict(images)
     named: dict[str, Any] = {}
     for i, item in enumerate(images):
-        text = basename(str(item)) if isinstance(item, str) else ""
-        found = None
-        if DATASET_ID.match(text):
-            stem_match = DATASET_ID.match(text)
-            rest = text[stem_match.end() + 1 :] if stem_match else ""
-            role, _, detector = classify(rest)
-            found = detector if role in ("virtual", "external") else None
-        named[found or f"image {i}"] = item
+        # A DE name gives the detector's name; anything else is numbered.
+        name = basename(str(item)) if isinstance(item, str) else ""
+        dataset_id = dataset_id_of(name)
+        role, _, detector = classify(name[len(dataset_id) + 1 :]) if dataset_id else ("", 0, None)
+        named[detector if role in ("virtual", "external") and detector else f"image {i}"] = item
     return named
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import posixpath
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 DATASET_ID = re.compile(r"(?P<date>\d{8})_(?P<number>\d+)(?=_|$)")
@@ -23,6 +24,29 @@ _VIRTUAL = re.compile(r"(?P<n>\d+)_(?P<name>[^_]+)(?:_(?P<calc>.+))?\.mrc\Z", re
 def basename(path: str) -> str:
     """The last component of a path, URL or Windows path (both separators)."""
     return path.rstrip("/\\").replace("\\", "/").rpartition("/")[2]
+
+
+def dataset_id_of(name: str) -> str | None:
+    """The dataset id (``YYYYMMDD_NNNNN``) a name starts with, or None."""
+    match = DATASET_ID.match(name)
+    return match.group(0) if match else None
+
+
+def saved_file_names(info_raw: Mapping[str, str], dataset_id: str) -> tuple[list[str], list[str]]:
+    """The base names an info file's ``Autosave ... File Path`` keys give (Windows paths
+    reduced to their last part), kept only when they name a file of this acquisition; and
+    the keys ignored because they point anywhere else."""
+    names: list[str] = []
+    ignored: list[str] = []
+    for key, value in info_raw.items():
+        if not (key.startswith("Autosave ") and key.endswith(" File Path") and value.strip()):
+            continue
+        name = basename(value.strip())
+        if name not in ("", ".", "..") and name.startswith(dataset_id):
+            names.append(name)
+        else:
+            ignored.append(key)
+    return names, ignored
 
 
 @dataclass
@@ -121,12 +145,12 @@ def group_acquisitions(paths: list[str]) -> tuple[list[AcquisitionFiles], list[s
     # stem that prefixes it. Indexed so that 100,000 names group in well under a second.
     stems_by_id: dict[tuple[str, str], list[str]] = {}
     for folder, stem in groups:
-        key = (folder, DATASET_ID.match(stem).group(0))  # type: ignore[union-attr]
+        key = (folder, dataset_id_of(stem) or stem)
         stems_by_id.setdefault(key, []).append(stem)
     for stems in stems_by_id.values():
         stems.sort(key=len, reverse=True)
     for folder, name, path in rest:
-        dataset_id = DATASET_ID.match(name).group(0)  # type: ignore[union-attr]
+        dataset_id = dataset_id_of(name) or name
         candidates = stems_by_id.get((folder, dataset_id), [])
         stem = next((s for s in candidates if name.startswith(s + "_")), dataset_id)
         group = groups.setdefault((folder, stem), AcquisitionFiles(stem, folder))
