@@ -104,16 +104,14 @@ def load_info(source: Any, storage_options: dict[str, Any] | None = None) -> DEI
 
 
 def _discover(
-    movie: ByteStore, info: DEInfo | None
+    movie: ByteStore, stem: str | None, info: DEInfo | None
 ) -> tuple[dict[str, str], dict[str, str], list[str]]:
     """Virtual and external image names (name -> file name) next to the movie, and notes.
 
     The folder's listing when the storage can list; otherwise the files the info file says
     were saved (only names of this acquisition, in the movie's own folder)."""
-    found = stem_of(movie.basename)
-    if found is None:
+    if stem is None:
         return {}, {}, []
-    stem = found[0]
     notes: list[str] = []
     listing = movie.list_folder()
     if listing is None:
@@ -192,12 +190,12 @@ def _as_named(images: Any) -> dict[str, Any]:
 def _custom_scan(
     info: DEInfo,
     movie: ByteStore,
+    stem: str | None,
     scan_file: Any,
     storage_options: dict[str, Any] | None,
     n_frames: int,
 ) -> ScanGeometry:
     """The geometry of a Random or XY-file scan from its scan-coordinates CSV."""
-    found = stem_of(movie.basename)
     missing = MetadataError(
         f"custom scan ({info.get('Scan - Type')}) but no scan-coordinates file",
         info.source,
@@ -206,7 +204,7 @@ def _custom_scan(
     try:
         source: Any = scan_file
         if isinstance(scan_file, str) and scan_file == "auto":
-            source = movie.sibling(f"{found[0]}_scan_coordinates.csv") if found else None
+            source = movie.sibling(f"{stem}_scan_coordinates.csv") if stem else None
         if source is None:
             raise missing
         content, csv_name = _read_text_source(source, storage_options, MAX_CSV_NBYTES)
@@ -234,15 +232,16 @@ def open_de_movie(
     info: DEInfo | None = None
     notes: list[str] = []
     found = stem_of(store.basename)
+    stem = found[0] if found else None  # {stem}_movie.mrc: the DE name, or None
     if isinstance(metadata_file, str) and metadata_file == "auto":
-        if found is not None:
+        if stem is not None:
             try:
-                sibling = store.sibling(f"{found[0]}_info.txt")
+                sibling = store.sibling(f"{stem}_info.txt")
                 info = load_info(sibling) if sibling is not None else None
             except (FileNotFoundError, MetadataError) as error:
                 if isinstance(error, MetadataError) and "not found" not in str(error):
                     raise
-                notes.append(f"no info file {found[0]}_info.txt next to the movie")
+                notes.append(f"no info file {stem}_info.txt next to the movie")
     elif metadata_file is not None:
         info = load_info(metadata_file, storage_options)
 
@@ -262,7 +261,7 @@ def open_de_movie(
         geometry = ScanGeometry("user", nav, [])
     elif info is not None:
         if needs_coordinates(info):
-            geometry = _custom_scan(info, store, scan_file, storage_options, layout.n_frames)
+            geometry = _custom_scan(info, store, stem, scan_file, storage_options, layout.n_frames)
         elif info.enabled("Scan - Enable"):
             geometry = raster_geometry(info, layout.n_frames, partial_scan)
         else:
@@ -304,7 +303,7 @@ def open_de_movie(
     @functools.cache
     def discovered() -> tuple[dict[str, str], dict[str, str]]:
         # Runs on first use of either image dict; not at all when both lists were given.
-        virtual, external, found_notes = _discover(store, info)
+        virtual, external, found_notes = _discover(store, stem, info)
         out.metadata["scan"]["notes"].extend(found_notes)
         return virtual, external
 
