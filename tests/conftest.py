@@ -3,16 +3,16 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import os
 import shutil
 import socket
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from aiohttp import web
+from loopserver import LoopbackServer
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 if not SHARED.exists():  # CI lays shared/ beside the clone
@@ -83,24 +83,16 @@ def s3_upload(s3fs_root, s3_server):
     return upload
 
 
-class RangeHTTPServer:
-    """aiohttp static files on 127.0.0.1 in a thread, recording every request's Range."""
+class RangeHTTPServer(LoopbackServer):
+    """aiohttp static files on 127.0.0.1, recording every request's Range and encoding."""
 
     def __init__(self, root: Path):
         self.root = root
         self.requests: list[tuple[str, str, str | None]] = []
         self.encodings: list[str | None] = []
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self._loop = asyncio.new_event_loop()
-        self._ready = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
+        super().__init__(self._app, free_port())
 
-    def _run(self) -> None:
-        from aiohttp import web
-
-        asyncio.set_event_loop(self._loop)
-
+    def _app(self) -> web.Application:
         @web.middleware
         async def record(request, handler):
             self.requests.append((request.method, request.path, request.headers.get("Range")))
@@ -111,25 +103,7 @@ class RangeHTTPServer:
         # /nolist/ serves the same files without directory pages, like most web servers.
         app.router.add_static("/nolist/", str(self.root), show_index=False)
         app.router.add_static("/", str(self.root), show_index=True)
-        self._runner = web.AppRunner(app, access_log=None)
-        self._loop.run_until_complete(self._runner.setup())
-        site = web.TCPSite(self._runner, "127.0.0.1", self.port)
-        self._loop.run_until_complete(site.start())
-        self._ready.set()
-        self._loop.run_forever()
-
-    def start(self) -> RangeHTTPServer:
-        self._thread.start()
-        self._ready.wait(10)
-        return self
-
-    def stop(self) -> None:
-        async def shutdown():
-            await self._runner.cleanup()
-
-        asyncio.run_coroutine_threadsafe(shutdown(), self._loop).result(10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
+        return app
 
     def bytes_requested(self) -> int:
         total = 0

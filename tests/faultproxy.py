@@ -5,9 +5,9 @@ truncated bodies, and ignoring Range."""
 from __future__ import annotations
 
 import asyncio
-import threading
 
 from aiohttp import ClientSession, web
+from loopserver import LoopbackServer
 
 HOP_BY_HOP = {
     "connection",
@@ -20,22 +20,18 @@ HOP_BY_HOP = {
 }
 
 
-class FaultProxy:
+class FaultProxy(LoopbackServer):
     """``mode`` is one of None, "503", "500", "reset", "stall", "truncate", "ignore-range";
     ``failures`` is how many requests misbehave before it behaves (None: all of them)."""
 
     def __init__(self, upstream: str, port: int):
         self.upstream = upstream.rstrip("/")
-        self.port = port
-        self.url = f"http://127.0.0.1:{port}"
         self.mode: str | None = None
         self.failures: int | None = None
         self.stall_seconds = 5.0
         self.requests = 0
         self.faults = 0
-        self._loop = asyncio.new_event_loop()
-        self._ready = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
+        super().__init__(self._app, port)
 
     def set(self, mode: str | None, failures: int | None = None) -> None:
         self.mode, self.failures, self.requests, self.faults = mode, failures, 0, 0
@@ -84,31 +80,15 @@ class FaultProxy:
                 return response
             return web.Response(status=upstream.status, headers=out_headers, body=payload)
 
-    def _run(self) -> None:
-        asyncio.set_event_loop(self._loop)
-
-        async def start() -> None:
+    def _app(self) -> web.Application:
+        async def open_session(app: web.Application) -> None:
             self._session = ClientSession(auto_decompress=False)
-            app = web.Application()
-            app.router.add_route("*", "/{tail:.*}", self._handle)
-            self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
-            await self._runner.setup()
-            await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
 
-        self._loop.run_until_complete(start())
-        self._ready.set()
-        self._loop.run_forever()
-
-    def start(self) -> FaultProxy:
-        self._thread.start()
-        self._ready.wait(10)
-        return self
-
-    def stop(self) -> None:
-        async def shutdown() -> None:
+        async def close_session(app: web.Application) -> None:
             await self._session.close()
-            await self._runner.cleanup()
 
-        asyncio.run_coroutine_threadsafe(shutdown(), self._loop).result(10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
+        app = web.Application()
+        app.on_startup.append(open_session)
+        app.on_cleanup.append(close_session)
+        app.router.add_route("*", "/{tail:.*}", self._handle)
+        return app

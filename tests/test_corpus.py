@@ -243,19 +243,25 @@ def test_info_repeated_keys_keep_the_last(tmp_path):
     assert any("repeated" in n for n in f.metadata["direct_electron"]["notes"])
 
 
+@pytest.mark.parametrize("scan_type", ["Random", "XY File"])
 @pytest.mark.parametrize(
     "csv,match",
     [
         ("0,0\n99,0\n", "outside"),
+        ("0,0\n9,0\n", "outside"),
         ("0,0\n0,-3\n", "negative"),
+        ("0,0\n-1,0\n", "negative"),
         ("0,0\n1,1.5\n", "integer"),
+        ("0.5,1\n1,1\n", "integer"),
         ("0,0\nx,y\n", "integer"),
+        ("0,0\n1,x\n", "integer"),
+        ("0,0\n", "positions for a movie"),
         ("\x00\x01", "binary"),
     ],
 )
-def test_scan_csv_corpus(tmp_path, csv, match):
+def test_scan_csv_corpus(tmp_path, csv, match, scan_type):
     acq = write_acquisition(
-        tmp_path, scan=(4, 3), scan_type="XY File", coordinates=np.array([[0, 0], [1, 1]])
+        tmp_path, scan=(4, 3), scan_type=scan_type, coordinates=np.array([[0, 0], [1, 1]])
     )
     acq["paths"]["csv"].write_text(csv)
     with pytest.raises(MetadataError, match=match) as info:

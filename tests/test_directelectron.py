@@ -191,25 +191,6 @@ def test_custom_scan_with_repeated_positions_adds_visit_axis(tmp_path):
     assert data[1, 1, 0, 0, 0] == 3
 
 
-@pytest.mark.parametrize(
-    "content,match",
-    [
-        ("0,0\n1,x\n", "integer"),
-        ("0,0\n-1,0\n", "negative"),
-        ("0,0\n9,0\n", "outside"),
-        ("0,0\n", "positions for a movie"),
-        ("0.5,1\n1,1\n", "integer"),
-    ],
-)
-def test_bad_scan_coordinates(tmp_path, content, match):
-    acq = write_acquisition(
-        tmp_path, scan=(4, 3), scan_type="Random", coordinates=np.array([[0, 0], [1, 1]])
-    )
-    acq["paths"]["csv"].write_text(content)
-    with pytest.raises(MetadataError, match=match):
-        intake_mrc.open_mrc(acq["paths"]["movie"])
-
-
 def test_suffixes_in_one_folder_do_not_mix(tmp_path):
     plain = write_acquisition(tmp_path, scan=(5, 3), virtual_names=("Virt #0",))
     suffixed = write_acquisition(
