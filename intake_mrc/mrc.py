@@ -112,7 +112,9 @@ class MRCFile:
         head = store.head(FIRST_READ_NBYTES)
         compression = detect_compression(head)
         if compression and head[208:211] != b"MAP":
-            store = DecompressedStore(store, compression)
+            # A short first read already holds the whole compressed file: not read again.
+            whole = head if store.known_size() == len(head) else None
+            store = DecompressedStore(store, compression, whole)
             head = store.head(FIRST_READ_NBYTES)
         header = parse_main_header(
             head, store.name, store.known_size(), signed_bytes, default_unsigned_bytes

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import bz2
-import functools
 import gzip
 import io
 import logging
@@ -485,27 +484,42 @@ class FileObjectStore(ByteStore):
             pos += length
 
 
-@functools.lru_cache(maxsize=4)
-def _decompressed(store: ByteStore, compression: str) -> bytes:
-    # Cached per process: every chunk task of one compressed file shares one decompression.
-    raw = store.read_runs([0], [store.size()]).tobytes()
-    try:
-        return gzip.decompress(raw) if compression == "gzip" else bz2.decompress(raw)
-    except (OSError, EOFError, ValueError) as error:
-        raise MRCFormatError(f"cannot decompress ({compression}): {error}", store.name) from None
-
-
 class DecompressedStore(ByteStore):
     """A gzip or bzip2 file: no random access, so the whole file is decompressed in memory
-    (once per process) and ranges are served from there."""
+    (once per process: a dask graph holds this store once, so tasks share it) and ranges
+    are served from there."""
 
-    def __init__(self, inner: ByteStore, compression: str):
+    def __init__(self, inner: ByteStore, compression: str, whole: bytes | None = None):
         self.inner = inner
         self.compression = compression
         self.name = f"{inner.name} ({compression})"
+        # ``whole``: the compressed file when an earlier read already holds all of it.
+        self._compressed = whole
+        self._data_cache: bytes | None = None
+        self._lock = threading.Lock()
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Workers fetch and decompress for themselves; no data travels in the graph.
+        return {"inner": self.inner, "compression": self.compression, "name": self.name}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["inner"], state["compression"])  # type: ignore[misc]
 
     def _data(self) -> bytes:
-        return _decompressed(self.inner, self.compression)
+        with self._lock:
+            if self._data_cache is None:
+                raw = self._compressed
+                if raw is None:
+                    raw = self.inner.read_runs([0], [self.inner.size()]).tobytes()
+                try:
+                    decompress = gzip.decompress if self.compression == "gzip" else bz2.decompress
+                    self._data_cache = decompress(raw)
+                except (OSError, EOFError, ValueError) as error:
+                    raise MRCFormatError(
+                        f"cannot decompress ({self.compression}): {error}", self.inner.name
+                    ) from None
+                self._compressed = None
+            return self._data_cache
 
     def known_size(self) -> int:
         return len(self._data())

@@ -217,3 +217,21 @@ def test_remote_nsymbt_past_the_end_names_the_field(tmp_path, http_upload):
     tracemalloc.stop()
     assert info.value.field == "nsymbt"
     assert peak < 600 * 2**20
+
+
+def test_small_compressed_map_is_fetched_once(http_upload, http_server):
+    import pickle
+
+    import mrcfile
+
+    (url,) = http_upload(MRCFILE_TESTS / "emd_3197.map.gz", prefix="gz-once")
+    http_server.requests.clear()
+    f = intake_mrc.open_mrc(url)
+    data = f.to_dask(chunks=5).compute()
+    assert len(http_server.requests) == 1  # the first read held the whole 29 kB file
+    with mrcfile.open(MRCFILE_TESTS / "EMD-3197.map") as oracle:
+        np.testing.assert_array_equal(data, oracle.data)
+    # The store pickles without its data; a worker fetches and decompresses for itself.
+    clone = pickle.loads(pickle.dumps(f.store))
+    assert len(pickle.dumps(f.store)) < 1024
+    assert clone.read_runs([1024], [16]).tobytes() == f.store.read_runs([1024], [16]).tobytes()
