@@ -97,10 +97,6 @@ class FrameArray:
                 f"navigation shape {self.navigation_shape} does not hold {layout.n_frames} frames"
             )
 
-    @property
-    def size(self) -> int:
-        return math.prod(self.shape)
-
     def __repr__(self) -> str:
         return f"FrameArray({self.store.name!r}, shape={self.shape}, dtype={self.dtype})"
 
