@@ -92,8 +92,11 @@ class ByteStore:
         return None
 
     def size(self) -> int:
-        """The file length, asking the server if needed."""
-        raise NotImplementedError
+        """The file length, asking the server if needed (remote stores override)."""
+        known = self.known_size()
+        if known is None:
+            raise NotImplementedError
+        return known
 
     def read_runs(self, starts: Sequence[int], lengths: Sequence[int]) -> np.ndarray:
         """The runs' bytes concatenated in order, as a new writable uint8 array."""
@@ -154,9 +157,6 @@ class LocalStore(ByteStore):
         self._mtime = stat.st_mtime_ns
 
     def known_size(self) -> int:
-        return self._size
-
-    def size(self) -> int:
         return self._size
 
     def token(self) -> str:
@@ -444,9 +444,6 @@ class FileObjectStore(ByteStore):
     def known_size(self) -> int:
         return self._size
 
-    def size(self) -> int:
-        return self._size
-
     def token(self) -> str:
         return f"fileobj:{id(self.fileobj)}:{self._size}"
 
@@ -523,8 +520,6 @@ class DecompressedStore(ByteStore):
 
     def known_size(self) -> int:
         return len(self._data())
-
-    size = known_size
 
     def token(self) -> str:
         return f"{self.inner.token()}:{self.compression}"
