@@ -1,0 +1,74 @@
+"""Local files: positioned reads into caller buffers, and memory maps."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+import numpy as np
+
+from ..errors import TruncatedFileError
+from .base import ByteStore
+
+
+class LocalStore(ByteStore):
+    """A file on a local disk, read with positioned reads into caller buffers."""
+
+    def __init__(self, path: str):
+        self.path = os.path.abspath(path)
+        self.name = self.path
+        try:
+            stat = os.stat(self.path)
+        except FileNotFoundError:
+            raise FileNotFoundError(f"{self.path}: no such file") from None
+        if not os.path.isfile(self.path):
+            raise IsADirectoryError(f"{self.path}: not a regular file")
+        self._size = stat.st_size
+        self._mtime = stat.st_mtime_ns
+
+    def known_size(self) -> int:
+        return self._size
+
+    def token(self) -> str:
+        return f"{self.path}:{self._size}:{self._mtime}"
+
+    def head(self, nbytes: int) -> bytes:
+        with open(self.path, "rb") as f:
+            return f.read(nbytes)
+
+    def read_runs_into(
+        self, starts: Sequence[int], lengths: Sequence[int], out: np.ndarray
+    ) -> None:
+        view = memoryview(out).cast("B")
+        pos = 0
+        with open(self.path, "rb", buffering=0) as f:
+            for start, length in zip(starts, lengths, strict=False):
+                start, length = int(start), int(length)
+                f.seek(start)
+                got = 0
+                while got < length:
+                    n = f.readinto(view[pos + got : pos + length])
+                    if not n:
+                        raise TruncatedFileError(
+                            f"file ends at byte {start + got}, reading [{start}, {start + length})",
+                            self.name,
+                            "data",
+                        )
+                    got += n
+                pos += length
+
+    def sibling(self, name: str) -> LocalStore:
+        return LocalStore(os.path.join(os.path.dirname(self.path), name))
+
+    def list_folder(self) -> list[str]:
+        folder = os.path.dirname(self.path)
+        return sorted(e.name for e in os.scandir(folder) if e.is_file())
+
+    def memmap(self, offset: int, nbytes: int, mode: str) -> np.ndarray:
+        if offset + nbytes > self._size:
+            raise TruncatedFileError(
+                f"file is {self._size} bytes, cannot map [{offset}, {offset + nbytes})",
+                self.name,
+                "data",
+            )
+        return np.memmap(self.path, dtype=np.uint8, mode=mode, offset=offset, shape=(nbytes,))

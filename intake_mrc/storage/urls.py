@@ -1,0 +1,91 @@
+"""URLs: redaction for messages and logs, and per-protocol defaults (timeouts, retries,
+encodings) applied to the user's storage options."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+# Network defaults where the user set none: seconds to connect and between bytes received.
+CONNECT_TIMEOUT = 10
+READ_TIMEOUT = 30
+# botocore's own attempts per request (it retries 5xx and throttling inside one call);
+# with our layer on top, a permanent failure costs (RETRIES + 1) * 2 requests.
+S3_ATTEMPTS_PER_CALL = 2
+
+
+def redact_url(url: str) -> str:
+    """The URL without user, password and query string: safe for messages and logs."""
+    parts = []
+    for piece in str(url).split("::"):
+        split = urlsplit(piece)
+        if split.scheme and split.netloc:
+            host = split.hostname or ""
+            if split.port:
+                host += f":{split.port}"
+            piece = urlunsplit((split.scheme, host, split.path, "", ""))
+        parts.append(piece)
+    return "::".join(parts)
+
+
+def _describe(error: BaseException | None) -> str:
+    """A short description of an exception, free of URLs with credentials."""
+    if error is None:
+        return "unknown error"
+    text = str(error).splitlines()[0] if str(error) else ""
+    for marker in ("X-Amz-", "Signature=", "AWSAccessKeyId", "token="):
+        if marker in text:
+            text = "(details withheld: they contain credentials)"
+    return f"{type(error).__name__}: {text}"[:300]
+
+
+def _http_options(storage_options: dict[str, Any]) -> dict[str, Any]:
+    """HTTP options: identity encoding (so byte ranges mean file bytes) and bounded
+    timeouts; a number given as ``client_kwargs["timeout"]`` is seconds per read."""
+    import aiohttp
+
+    options = dict(storage_options)
+    headers = dict(options.get("headers") or {})
+    headers.setdefault("Accept-Encoding", "identity")
+    options["headers"] = headers
+    client = dict(options.get("client_kwargs") or {})
+    timeout = client.get("timeout", READ_TIMEOUT)
+    if isinstance(timeout, int | float):
+        client["timeout"] = aiohttp.ClientTimeout(
+            total=None, sock_connect=min(timeout, CONNECT_TIMEOUT), sock_read=timeout
+        )
+    options["client_kwargs"] = client
+    return options
+
+
+def _s3_options(storage_options: dict[str, Any]) -> dict[str, Any]:
+    """S3 options with botocore's retries and timeouts bounded unless the user set them."""
+    options = dict(storage_options)
+    config = dict(options.get("config_kwargs") or {})
+    config.setdefault("retries", {"total_max_attempts": S3_ATTEMPTS_PER_CALL, "mode": "standard"})
+    config.setdefault("connect_timeout", CONNECT_TIMEOUT)
+    config.setdefault("read_timeout", READ_TIMEOUT)
+    options["config_kwargs"] = config
+    return options
+
+
+_PROTOCOL_DEFAULTS = {
+    "http": _http_options,
+    "https": _http_options,
+    "s3": _s3_options,
+    "s3a": _s3_options,
+}
+
+
+def _with_defaults(url: str, storage_options: dict[str, Any]) -> dict[str, Any]:
+    """Protocol defaults for a plain or chained URL (per-protocol options when chained)."""
+    protocols = [part.split("://")[0] if "://" in part else "file" for part in url.split("::")]
+    if len(protocols) == 1:
+        fix = _PROTOCOL_DEFAULTS.get(protocols[0])
+        return fix(storage_options) if fix else storage_options
+    options = dict(storage_options)
+    for protocol in protocols:
+        fix = _PROTOCOL_DEFAULTS.get(protocol)
+        if fix:
+            options[protocol] = fix(dict(options.get(protocol) or {}))
+    return options
