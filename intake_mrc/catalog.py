@@ -361,22 +361,37 @@ def _relative_paths(value: Any, folder: str, template: str) -> Any:
     return value
 
 
+def _listed_entries(
+    urlpath: str, storage_options: dict[str, Any] | None, progress: bool, headers: bool
+) -> list[CatalogEntry]:
+    urls, sizes = list_files(urlpath, storage_options)
+    entries = plan_entries(urls, sizes, progress)
+    if headers:
+        from .catalog_index import index_headers
+
+        index_headers(entries, storage_options, progress=progress)
+    return entries
+
+
 def glob_catalog(
     urlpath: str,
     storage_options: dict[str, Any] | None = None,
     output: str = "dask",
     progress: bool = False,
+    headers: bool = False,
 ) -> Any:
     """An intake 2 catalog of everything under ``urlpath`` (folder, glob, ``s3://`` prefix,
     or a DE info file for servers that cannot list), one entry per acquisition or file.
+
+    ``headers=True`` reads every header and DE info file concurrently and puts shape, dtype,
+    voxel size and the DE fields into each entry's metadata (see ``catalog_index``).
 
     The returned catalog keeps ``storage_options`` as given, so its entries read; write it
     with :func:`write_catalog` (which drops credentials), not ``to_yaml_file``.
     """
     from intake.readers.entry import Catalog
 
-    urls, sizes = list_files(urlpath, storage_options)
-    entries = plan_entries(urls, sizes, progress)
+    entries = _listed_entries(urlpath, storage_options, progress, headers)
     source = {"source": redact_url(urlpath), "entries": len(entries)}
     return Catalog.from_dict(catalog_v2(entries, storage_options, source, output))
 
@@ -389,13 +404,14 @@ def write_catalog(
     progress: bool = False,
     write_storage_options: dict[str, Any] | None = None,
     relative: bool = False,
+    headers: bool = False,
 ) -> int:
     """List ``urlpath``, write its catalog YAML to ``path``; returns the entry count.
 
     ``write_storage_options`` (default: ``storage_options`` without credentials) is what the
-    catalog stores for reading. ``relative`` writes local paths relative to the catalog."""
-    urls, sizes = list_files(urlpath, storage_options)
-    entries = plan_entries(urls, sizes, progress)
+    catalog stores for reading. ``relative`` writes local paths relative to the catalog.
+    ``headers`` indexes every header first (see :func:`glob_catalog`)."""
+    entries = _listed_entries(urlpath, storage_options, progress, headers)
     written = storage_options if write_storage_options is None else write_storage_options
     local_catalog = "://" not in path and "::" not in path
     folder = os.path.dirname(os.path.abspath(path)) if local_catalog else None
