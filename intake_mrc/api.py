@@ -9,7 +9,7 @@ from .directelectron.acquisition import open_de_movie
 from .directelectron.naming import stem_of
 from .directelectron.scan import PartialScan
 from .format.header import SignedBytes
-from .mrc import MRCFile
+from .mrc import AxisOrder, MRCFile
 from .storage import open_store
 
 
@@ -25,6 +25,7 @@ def open_mrc(
     external_images: Any = None,
     scan_file: Any = "auto",
     partial_scan: PartialScan = "error",
+    axis_order: AxisOrder = "file",
 ) -> MRCFile:
     """Open an MRC file lazily: only the header and extended header are read.
 
@@ -36,7 +37,11 @@ def open_mrc(
     DE movies, "auto" is the info file's scan). ``chunks`` is what dask accepts for the
     stack axes (frames are never split). ``mmap_mode`` ("c", "r", "r+" or None) applies to local
     files. ``signed_bytes`` decides mode-0 signedness ("auto" follows the IMOD flags; DE
-    movies with an info file are unsigned).
+    movies with an info file are unsigned; with IMOD's stamp and signed flag, the stored
+    int8 + 128 as uint8, as IMOD reads them; "signed" keeps the stored int8).
+    ``axis_order``: "file" (default) keeps the stored order (sections, rows, columns), as
+    mrcfile does, with each axis named and scaled by the physical axis MAPC/MAPR/MAPS give
+    it; "xyz" presents the spatial axes as (z, y, x), X fastest, by a lazy transpose.
 
     Direct Electron: ``metadata_file`` is the ``_info.txt`` (path, URL, open text or binary
     file), "auto" to look for ``{stem}_info.txt`` next to a movie named ``{stem}_movie.mrc``
@@ -60,6 +65,7 @@ def open_mrc(
             chunks=chunks,
             mmap_mode=mmap_mode,
             signed_bytes=signed_bytes,
+            axis_order=axis_order,
         )
     return MRCFile.open(
         None,
@@ -68,4 +74,5 @@ def open_mrc(
         chunks=chunks,
         mmap_mode=mmap_mode,
         signed_bytes=signed_bytes,
+        axis_order=axis_order,
     )

@@ -3,13 +3,17 @@
 ``MRCFile.open`` reads the main and extended headers by byte ranges (one request, a second
 only for an extended header longer than the first read) and builds the ``FrameArray``;
 nothing else is read until ``read()`` or a dask compute.
+
+Axes are named and scaled by the physical axis MAPC/MAPR/MAPS say each stored axis runs
+along; ``axis_order="xyz"`` presents the spatial axes as (z, y, x) by a lazy transpose, the
+``FrameArray`` always keeps the stored order.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 import dask.array as da
 import numpy as np
@@ -24,16 +28,28 @@ from .format.extended import (
 )
 from .format.header import (
     HEADER_NBYTES,
+    PHYSICAL_AXES,
     MainHeader,
     SignedBytes,
+    axis_labels,
     check_extent,
     detect_compression,
+    first_voxel_angstrom,
+    grid_start,
     parse_main_header,
 )
+from .format.mrcfile_names import MRCHeader
 from .storage import MMAP_MODES, ByteStore, DecompressedStore, open_store
 
 # The first request asks for this much: the main header plus most extended headers.
 FIRST_READ_NBYTES = HEADER_NBYTES + 64 * 1024
+
+AxisOrder = Literal["file", "xyz"]
+AXIS_ORDERS = ("file", "xyz")
+# Lengths in axes are in nm; voxel_size is in Å (mrcfile's unit).
+_ANGSTROM_PER_UNIT = {"nm": 10.0, "Å": 1.0, "A": 1.0, "um": 1e4, "µm": 1e4, "pm": 0.01}
+# Axes whose coordinates are pixel positions when their spacing is unknown.
+SPATIAL_AXIS_NAMES = frozenset({"x", "y", "z", "kx", "ky"})
 
 
 def _axis(
@@ -68,7 +84,10 @@ class MRCFile:
         frame_table: np.ndarray | None = None,
         axes: list[dict[str, Any]] | None = None,
         metadata: dict[str, Any] | None = None,
+        axis_order: AxisOrder = "file",
     ):
+        if axis_order not in AXIS_ORDERS:
+            raise ValueError(f"axis_order must be one of {AXIS_ORDERS}, not {axis_order!r}")
         self.store = store
         self.main_header = header
         self._extended = extended
@@ -86,12 +105,23 @@ class MRCFile:
                     "navigation_shape",
                 )
         self.frame_array = FrameArray(store, layout, nav, frame_table, mmap_mode)
-        self.axes = axes if axes is not None else self._default_axes(navigation_shape is not None)
+        reshaped = navigation_shape is not None or axes is not None
+        stored_axes = axes if axes is not None else self._default_axes(reshaped)
+        self.axis_order: AxisOrder = axis_order
+        # Output axis j is stored axis axis_permutation[j]; None: the stored order.
+        self.axis_permutation = self._permutation(axis_order, reshaped)
+        order = self.axis_permutation or range(len(stored_axes))
+        self.axes = [stored_axes[i] for i in order]
         self.metadata: dict[str, Any] = metadata or {}
         # Direct Electron movies fill these (lazily opened images); empty otherwise.
         self.virtual_images: Mapping[str, MRCFile] = {}
         self.external_images: Mapping[str, MRCFile] = {}
         self.metadata.setdefault("mrc", self._mrc_metadata())
+        self.metadata["mrc"]["axis_order"] = axis_order
+        self.metadata["mrc"]["stored_axes"] = [a["name"] for a in stored_axes]
+        note = axis_labels(header.fields)[1]
+        if note and note not in self.notes:
+            self.notes.append(note)
 
     @classmethod
     def open(
@@ -104,6 +134,7 @@ class MRCFile:
         signed_bytes: SignedBytes = "auto",
         default_unsigned_bytes: bool = False,
         store: ByteStore | None = None,
+        axis_order: AxisOrder = "file",
     ) -> MRCFile:
         """Open a file: read its headers and check them against its size when known."""
         if mmap_mode not in MMAP_MODES:
@@ -136,7 +167,7 @@ class MRCFile:
             )
         elif navigation_shape is not None:
             nav = tuple(reversed(tuple(navigation_shape)))
-        out = cls(store, header, extended, nav, chunks, mmap_mode)
+        out = cls(store, header, extended, nav, chunks, mmap_mode, axis_order=axis_order)
         out.notes.extend(notes)
         return out
 
@@ -169,7 +200,11 @@ class MRCFile:
 
     @property
     def shape(self) -> tuple[int, ...]:
-        return self.frame_array.shape
+        """The array's shape, in ``axis_order`` (``frame_array.shape`` is the stored one)."""
+        stored = self.frame_array.shape
+        if self.axis_permutation is None:
+            return stored
+        return tuple(stored[i] for i in self.axis_permutation)
 
     @property
     def dtype(self) -> np.dtype:
@@ -180,9 +215,11 @@ class MRCFile:
         return self.frame_array.ndim
 
     @property
-    def header(self) -> dict[str, Any]:
-        """The main header fields as plain Python values."""
-        return dict(self.main_header.fields)
+    def header(self) -> MRCHeader:
+        """The main header fields as plain Python values (a dict, ``f.header["nx"]``), also
+        by mrcfile's attribute names with mrcfile's value types (``f.header.nx``,
+        ``f.header.cella.x``, ``f.header.label``)."""
+        return MRCHeader(self.main_header.fields, self.main_header.raw, self.main_header.byte_order)
 
     @property
     def extended_header(self) -> np.ndarray | bytes | None:
@@ -195,7 +232,31 @@ class MRCFile:
 
     @property
     def voxel_size(self) -> tuple[float | None, float | None, float | None]:
-        """(x, y, z) spacing in Å; from FEI records where the cell says nothing."""
+        """(x, y, z) spacing in Å, None where unknown (never 0, never negative).
+
+        The axes are the one source: an axis named x, y or z gives its scale when its unit
+        is a length (so a DE movie's specimen pixel size from the info file counts, and an
+        axis of unknown spacing gives None). A direction without an axis in the array (z of
+        a single image or an image stack) takes the header's CELLA/M, or FEI records."""
+        header = self._header_voxel_size()
+        out: list[float | None] = []
+        for name, from_header in zip(PHYSICAL_AXES, header, strict=True):
+            axis = next((a for a in self.axes if a["name"] == name), None)
+            if axis is None:
+                out.append(from_header)
+                continue
+            factor = _ANGSTROM_PER_UNIT.get(axis["units"] or "")
+            value = None if factor is None else axis["scale"] * factor
+            if value is not None and not (math.isfinite(value) and value > 0):
+                value = None
+            if value is not None and from_header is not None:
+                # The header's own number rather than its round trip through nm.
+                value = from_header if math.isclose(value, from_header, rel_tol=1e-9) else value
+            out.append(value)
+        return (out[0], out[1], out[2])
+
+    def _header_voxel_size(self) -> tuple[float | None, float | None, float | None]:
+        """(x, y, z) spacing in Å from CELLA/M; from FEI records where the cell says nothing."""
         x, y, z = self.main_header.voxel_size
         fei_x, fei_y = fei_pixel_size_m(self._extended)
         if x is None and fei_x is not None:
@@ -211,13 +272,23 @@ class MRCFile:
         return self.metadata["mrc"]["notes"]
 
     def _default_axes(self, reshaped: bool) -> list[dict[str, Any]]:
-        x, y, z = (None if v is None else v / 10 for v in self.voxel_size)  # Å -> nm
-        shape = self.shape
+        """Axes in the stored order, named and scaled by the physical axis each runs along
+        (MAPC/MAPR/MAPS), lengths in nm, offsets from ORIGIN or NXSTART/NYSTART/NZSTART."""
         fields = self.main_header.fields
-        signal = [
-            _axis("y", shape[-2], y or 1.0, "nm" if y else None),
-            _axis("x", shape[-1], x or 1.0, "nm" if x else None),
-        ]
+        columns, rows, sections = axis_labels(fields)[0]
+        spacing = dict(zip(PHYSICAL_AXES, self._header_voxel_size(), strict=True))
+        first = first_voxel_angstrom(fields, self._header_voxel_size())
+        start = grid_start(fields)
+
+        def spatial(label: str, size: int, name: str | None = None) -> dict[str, Any]:
+            step = spacing[label]
+            if step is None:  # unknown spacing: coordinates are positions in the grid
+                return _axis(name or label, size, offset=float(start[label]))
+            offset = first[label]
+            return _axis(name or label, size, step / 10, "nm", offset=(offset or 0.0) / 10)
+
+        shape = self.frame_array.shape
+        signal = [spatial(rows, shape[-2]), spatial(columns, shape[-1])]
         nav_shape = shape[:-2]
         if reshaped:
             names = (
@@ -227,18 +298,51 @@ class MRCFile:
                 signal[0]["name"], signal[1]["name"] = "ky", "kx"
             nav = [_axis(n, s, navigate=True) for n, s in zip(names, nav_shape, strict=False)]
         elif len(nav_shape) == 2:  # volume stack
-            nav = [
-                _axis("volume", nav_shape[0], navigate=True),
-                _axis("z", nav_shape[1], z or 1.0, "nm" if z else None),
-            ]
+            nav = [_axis("volume", nav_shape[0], navigate=True), spatial(sections, nav_shape[1])]
         elif len(nav_shape) == 1:
             if fields["ispg"] == 0:
                 nav = [_axis("frame", nav_shape[0], navigate=True)]
             else:
-                nav = [_axis("z", nav_shape[0], z or 1.0, "nm" if z else None)]
+                nav = [spatial(sections, nav_shape[0])]
         else:
             nav = []
         return nav + signal
+
+    def _permutation(self, axis_order: AxisOrder, reshaped: bool) -> tuple[int, ...] | None:
+        """Stored axis of each output axis for ``axis_order="xyz"``: the spatial axes (the
+        last three of a volume, the frame's two otherwise) sorted as z, y, x."""
+        if axis_order == "file":
+            return None
+        columns, rows, sections = axis_labels(self.main_header.fields)[0]
+        ndim = self.frame_array.ndim
+        volume = not reshaped and self.main_header.fields["ispg"] != 0 and ndim >= 3
+        tail = [sections, rows, columns] if volume else [rows, columns]
+        head = ndim - len(tail)
+        order = sorted(range(len(tail)), key=lambda i: "zyx".index(tail[i]))
+        permutation = tuple(range(head)) + tuple(head + i for i in order)
+        return None if permutation == tuple(range(ndim)) else permutation
+
+    def dimension_names(self) -> list[str]:
+        """The axes' names made distinct (``_`` appended), as xarray and zarr need them."""
+        names: list[str] = []
+        for axis in self.axes:
+            name = axis["name"]
+            while name in names:
+                name += "_"
+            names.append(name)
+        return names
+
+    def coordinates(self) -> dict[str, tuple[np.ndarray, str]]:
+        """``{dimension: (offset + scale * index, units)}`` per axis; units "pixel" for a
+        spatial axis of unknown spacing, "index" for other axes without a unit."""
+        out = {}
+        for name, axis in zip(self.dimension_names(), self.axes, strict=True):
+            values = axis["offset"] + axis["scale"] * np.arange(axis["size"], dtype=np.float64)
+            units = axis["units"] or (
+                "pixel" if axis["name"].rstrip("_") in SPATIAL_AXIS_NAMES else "index"
+            )
+            out[name] = (values, units)
+        return out
 
     def _mrc_metadata(self) -> dict[str, Any]:
         header = self.main_header
@@ -254,20 +358,84 @@ class MRCFile:
     # -- data -----------------------------------------------------------------------------
 
     def to_dask(self, chunks: Any = None) -> da.Array:
-        """A lazy dask array; each chunk holds whole frames and reads its own byte runs."""
+        """A lazy dask array; each chunk holds whole frames and reads its own byte runs.
+        ``chunks`` describes the stored order (frames are never split); with
+        ``axis_order="xyz"`` the array is then transposed, lazily."""
         try:
-            return to_dask(self.frame_array, self.chunks if chunks is None else chunks)
+            array = to_dask(self.frame_array, self.chunks if chunks is None else chunks)
         except MRCFormatError:
             raise
         except ValueError as error:  # a chunk specification dask or we refuse
             raise ValueError(f"{self.name}: {error}") from None
+        return self._ordered(array)
+
+    def _ordered(self, array: Any) -> Any:
+        """A stored-order array in ``axis_order`` (a transposed view, no data moved)."""
+        if self.axis_permutation is None:
+            return array
+        return array.transpose(self.axis_permutation)
+
+    @property
+    def data(self) -> da.Array:
+        """The lazy dask array (``to_dask()``), under mrcfile's name for the data."""
+        return self.to_dask()
 
     def read(self) -> np.ndarray:
-        """The whole array in memory."""
+        """The whole array in memory (with ``axis_order="xyz"``, a transposed view of the
+        buffer read in the stored order)."""
         if self.store.known_size() is None:
             # Check the data extent before allocating what the header claims.
-            check_extent(self.main_header.layout, self.store.size(), self.name, self.header)
-        return self.frame_array.read()
+            check_extent(
+                self.main_header.layout, self.store.size(), self.name, self.main_header.fields
+            )
+        return self._ordered(self.frame_array.read())
+
+    def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
+        """``np.asarray(f)``: the data read. ``copy=False`` gives the memory map where the
+        file allows one and raises ``ValueError`` otherwise (numpy 2 semantics)."""
+        if copy is False:
+            try:
+                out = self.memmap()
+            except ValueError:
+                raise ValueError(
+                    f"{self.name}: cannot give the data without reading them into a new array "
+                    "(copy=False needs a local, uncompressed file that is memory-mapped as "
+                    "stored)"
+                ) from None
+            if dtype is not None and np.dtype(dtype) != out.dtype:
+                raise ValueError(f"{self.name}: copy=False cannot convert to {dtype}")
+            return out
+        out = self.read()
+        if dtype is not None and np.dtype(dtype) != out.dtype:
+            return out.astype(dtype)
+        return out
+
+    def to_xarray(self, name: str | None = None) -> Any:
+        """A dask-backed ``xarray.DataArray`` named after the file: dimensions named by the
+        axes, coordinates ``offset + scale * index`` with ``units`` attributes, the header
+        and DE metadata as flat attrs (needs ``pip install intake-mrc[xarray]``)."""
+        from .xarray_backend import to_dataarray
+
+        return to_dataarray(self, name)
+
+    def to_dataset(self, images: bool = True, name: str | None = None) -> Any:
+        """An ``xarray.Dataset``: the array and, for a DE movie, its virtual and external
+        images (``virtual:<name>``, ``external:<name>``) on the scan's dimensions."""
+        from .xarray_backend import to_dataset
+
+        return to_dataset(self, images=images, name=name)
+
+    # -- mrcfile habits: ``with open_mrc(path) as f:`` ----------------------------------
+
+    def __enter__(self) -> MRCFile:
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Nothing to release: files are opened for each read and closed after it, so the
+        dask array stays usable after the ``with`` block (unlike mrcfile's ``data``)."""
 
     def memmap(self) -> np.ndarray:
         """The data as a numpy memory map (local, uncompressed, undecoded files only), in
@@ -280,7 +448,7 @@ class MRCFile:
                 f"{self.name}: cannot be memory-mapped (remote, compressed or "
                 "stored in a form that needs decoding)"
             )
-        return mapped.view(self.dtype).reshape(self.shape)
+        return self._ordered(mapped.view(self.dtype).reshape(self.frame_array.shape))
 
     def __repr__(self) -> str:
         return f"<MRCFile {self.name!r} shape={self.shape} dtype={self.dtype}>"

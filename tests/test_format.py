@@ -117,9 +117,12 @@ def test_mode_0_signedness():
     imod = dict(mode=0, imod_stamp=1146047817)
     assert parse_main_header(make_header(mode=0), None, 1048).layout.out_dtype == np.int8
     assert parse_main_header(make_header(**imod), None, 1048).layout.out_dtype == np.uint8
-    assert (
-        parse_main_header(make_header(**imod, imod_flags=1), None, 1048).layout.out_dtype == np.int8
-    )
+    # IMOD's signed flag: stored int8 = value - 128; auto reads value (uint8) as IMOD does.
+    flagged = parse_main_header(make_header(**imod, imod_flags=1), None, 1048)
+    assert flagged.layout.out_dtype == np.uint8 and flagged.layout.shift_bytes
+    assert "b3dShiftBytes" in flagged.signed_bytes_rule
+    raw = parse_main_header(make_header(**imod, imod_flags=1), None, 1048, "signed")
+    assert raw.layout.out_dtype == np.int8 and not raw.layout.shift_bytes
     assert (
         parse_main_header(make_header(mode=0), None, 1048, "unsigned").layout.out_dtype == np.uint8
     )
@@ -129,6 +132,14 @@ def test_decode_4bit_low_nibble_first_with_row_padding():
     layout = DataLayout(0, 1, 2, 3, 101, "<", np.dtype("u1"))
     raw = np.array([0x21, 0x03, 0x54, 0x06], dtype=np.uint8)  # rows: [1,2,3], [4,5,6]
     assert decode_rows(raw, layout).tolist() == [[1, 2, 3], [4, 5, 6]]
+
+
+def test_decode_imod_shifted_bytes():
+    layout = DataLayout(0, 1, 1, 4, 0, "<", np.dtype("u1"), shift_bytes=True)
+    stored = np.array([-128, -1, 0, 127], dtype=np.int8)
+    assert decode_rows(stored.view(np.uint8).copy(), layout).tolist() == [[0, 127, 128, 255]]
+    read_only = np.frombuffer(stored.tobytes(), dtype=np.uint8)
+    assert decode_rows(read_only, layout).tolist() == [[0, 127, 128, 255]]
 
 
 def test_decode_complex_int16_big_endian():

@@ -227,6 +227,7 @@ def open_de_movie(
     chunks: Any = "auto",
     mmap_mode: str | None = "c",
     signed_bytes: Any = "auto",
+    axis_order: Any = "file",
 ) -> MRCFile:
     """Open a DE movie with its metadata; see :func:`intake_mrc.open_mrc` for arguments."""
     info: DEInfo | None = None
@@ -252,6 +253,7 @@ def open_de_movie(
         mmap_mode=mmap_mode,
         signed_bytes=signed_bytes,
         default_unsigned_bytes=info is not None,
+        axis_order=axis_order,
     )
     layout = movie.frame_array.layout
     geometry: ScanGeometry | None = None
@@ -297,6 +299,7 @@ def open_de_movie(
         geometry.frame_table,
         axes,
         metadata,
+        axis_order,
     )
     scan_nav = tuple(a["size"] for a in geometry.axes if a["name"] in ("y", "x"))
 

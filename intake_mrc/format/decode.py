@@ -1,4 +1,5 @@
-"""Stored bytes -> output arrays: byte swapping, complex int16 and 4-bit unpacking.
+"""Stored bytes -> output arrays: byte swapping, complex int16, 4-bit unpacking and IMOD's
+shifted signed bytes.
 
 Pure functions over numpy buffers. Input is a whole number of stored rows, as read from a
 file; output rows are ``nx`` pixels of the layout's output dtype in native byte order.
@@ -25,6 +26,14 @@ def decode_rows(raw: np.ndarray, layout: DataLayout) -> np.ndarray:
         np.bitwise_and(packed, 0x0F, out=out[:, 0::2])
         np.right_shift(packed, 4, out=out[:, 1::2])
         return out[:, : layout.nx]
+    if layout.shift_bytes:
+        # int8 + 128 as uint8 is a flip of the top bit: in place when the buffer is writable.
+        raw = raw.view(np.uint8)
+        if raw.flags.writeable:
+            np.bitwise_xor(raw, 0x80, out=raw)
+        else:
+            raw = np.bitwise_xor(raw, 0x80)
+        return raw.reshape(n_rows, layout.nx)
     stored = raw.view(layout.stored_dtype)
     if layout.mode == 3:
         pairs = stored.reshape(n_rows, layout.nx, 2)

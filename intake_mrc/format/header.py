@@ -114,6 +114,8 @@ class DataLayout:
     mode: int
     byte_order: str  # '<' or '>', the file's
     out_dtype: np.dtype  # native byte order, what readers hand out
+    # Mode 0 written by IMOD with its signed flag: stored int8 = value - 128 (b3dShiftBytes).
+    shift_bytes: bool = False
 
     @property
     def row_nbytes(self) -> int:
@@ -134,14 +136,16 @@ class DataLayout:
         """The dtype of one stored element, in the file's byte order."""
         kind = MODES[self.mode][0]
         if self.mode == 0:
-            kind = self.out_dtype.str[1:]
+            kind = "i1" if self.shift_bytes else self.out_dtype.str[1:]
         return np.dtype(kind).newbyteorder(self.byte_order)
 
     @property
     def needs_decoding(self) -> bool:
         """False when the stored bytes already are the output array (native, no conversion)."""
-        return self.mode in (3, 101) or (
-            self.stored_dtype.itemsize > 1 and not self.stored_dtype.isnative
+        return (
+            self.mode in (3, 101)
+            or self.shift_bytes
+            or (self.stored_dtype.itemsize > 1 and not self.stored_dtype.isnative)
         )
 
 
@@ -157,6 +161,7 @@ class MainHeader:
     voxel_size: tuple[float | None, float | None, float | None]
     signed_bytes_rule: str | None
     notes: list[str] = field(default_factory=list)
+    raw: bytes = field(default=b"", repr=False)  # the 1024 header bytes as stored
 
     @property
     def extended_nbytes(self) -> int:
@@ -231,7 +236,10 @@ def detect_byte_order(head: bytes, file_size: int | None) -> tuple[str, str]:
 def decide_byte_dtype(
     fields: dict[str, Any], signed_bytes: SignedBytes, default_unsigned: bool = False
 ) -> tuple[np.dtype, str]:
-    """int8 or uint8 for mode 0, and the reason (IMOD flags, MRC2014 default or the user)."""
+    """int8 or uint8 for mode 0, and the reason (IMOD flags, MRC2014 default or the user).
+
+    With IMOD's stamp and signed flag, the dtype is uint8 and the rule says that the stored
+    values are shifted by +128 (see ``imod_shifts_bytes``)."""
     if signed_bytes == "signed":
         return np.dtype("i1"), "signed_bytes='signed'"
     if signed_bytes == "unsigned":
@@ -240,13 +248,24 @@ def decide_byte_dtype(
         raise ValueError(
             f"signed_bytes must be 'auto', 'signed' or 'unsigned', not {signed_bytes!r}"
         )
+    if imod_shifts_bytes(fields):
+        # IMOD stores unsigned values minus 128 and adds 128 back when it reads (b3dShiftBytes).
+        return np.dtype("u1"), (
+            "IMOD stamp with the signed-bytes flag: stored int8 + 128 as uint8, as IMOD reads "
+            "it (b3dShiftBytes); signed_bytes='signed' keeps the stored int8"
+        )
     if fields["imod_stamp"] == IMOD_STAMP:
-        if fields["imod_flags"] & IMOD_FLAG_SIGNED_BYTES:
-            return np.dtype("i1"), "IMOD stamp with the signed-bytes flag"
         return np.dtype("u1"), "IMOD stamp without the signed-bytes flag"
     if default_unsigned:
         return np.dtype("u1"), "writer known to store unsigned bytes"
     return np.dtype("i1"), "MRC2014 default (signed)"
+
+
+def imod_shifts_bytes(fields: dict[str, Any]) -> bool:
+    """Whether IMOD wrote these mode-0 bytes shifted by -128 (its stamp and signed flag)."""
+    return fields["imod_stamp"] == IMOD_STAMP and bool(
+        fields["imod_flags"] & IMOD_FLAG_SIGNED_BYTES
+    )
 
 
 def data_shape(fields: dict[str, Any], source: str | None = None) -> tuple[int, ...]:
@@ -276,6 +295,53 @@ def voxel_size(fields: dict[str, Any]) -> tuple[float | None, float | None, floa
         else:
             out.append(None)
     return (out[0], out[1], out[2])
+
+
+PHYSICAL_AXES = ("x", "y", "z")
+
+
+def axis_labels(fields: dict[str, Any]) -> tuple[tuple[str, str, str], str | None]:
+    """The physical axis ('x', 'y' or 'z') that columns, rows and sections run along, from
+    MAPC/MAPR/MAPS, and a note when those are not a permutation of 1, 2, 3 (then the file
+    order is kept: columns x, rows y, sections z)."""
+    mapping = (fields["mapc"], fields["mapr"], fields["maps"])
+    if sorted(mapping) == [1, 2, 3]:
+        return (
+            PHYSICAL_AXES[mapping[0] - 1],
+            PHYSICAL_AXES[mapping[1] - 1],
+            PHYSICAL_AXES[mapping[2] - 1],
+        ), None
+    return PHYSICAL_AXES, (
+        f"MAPC/MAPR/MAPS = {mapping[0]}, {mapping[1]}, {mapping[2]} is not a permutation of "
+        "1, 2, 3: axes kept in file order (columns x, rows y, sections z)"
+    )
+
+
+def grid_start(fields: dict[str, Any]) -> dict[str, int]:
+    """NXSTART/NYSTART/NZSTART (per column, row and section) by physical axis."""
+    labels, _ = axis_labels(fields)
+    starts = (fields["nxstart"], fields["nystart"], fields["nzstart"])
+    return {label: int(start) for label, start in zip(labels, starts, strict=True)}
+
+
+def first_voxel_angstrom(
+    fields: dict[str, Any], spacing: tuple[float | None, float | None, float | None]
+) -> dict[str, float | None]:
+    """Coordinate (Å) of the first voxel along X, Y and Z.
+
+    ORIGIN when any of its values is non-zero (MRC2014; EM software writes it); otherwise
+    the grid start times the spacing (CCP4 maps, which leave ORIGIN at 0), as ChimeraX and
+    IMP read them. None where that needs a spacing that is unknown."""
+    origin = [float(v) for v in fields["origin"]]
+    if any(v != 0 and math.isfinite(v) for v in origin):
+        return {
+            k: (v if math.isfinite(v) else None) for k, v in zip(PHYSICAL_AXES, origin, strict=True)
+        }
+    start = grid_start(fields)
+    return {
+        k: (None if step is None else start[k] * step)
+        for k, step in zip(PHYSICAL_AXES, spacing, strict=True)
+    }
 
 
 def check_extent(
@@ -348,8 +414,10 @@ def parse_main_header(
 
     out_kind = MODES[mode][1]
     signed_rule = None
+    shift = False
     if mode == 0:
         out_dtype, signed_rule = decide_byte_dtype(fields, signed_bytes, default_unsigned_bytes)
+        shift = signed_bytes == "auto" and imod_shifts_bytes(fields)
     else:
         out_dtype = np.dtype(out_kind)
     layout = DataLayout(
@@ -360,6 +428,7 @@ def parse_main_header(
         mode=mode,
         byte_order=byte_order,
         out_dtype=out_dtype,
+        shift_bytes=shift,
     )
     if file_size is None:
         if layout.offset + layout.nbytes > MAX_CLAIMED_NBYTES:
@@ -383,4 +452,5 @@ def parse_main_header(
         voxel_size=voxel_size(fields),
         signed_bytes_rule=signed_rule,
         notes=notes,
+        raw=bytes(head[:HEADER_NBYTES]),
     )
