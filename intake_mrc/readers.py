@@ -88,19 +88,5 @@ class MRCXarrayReader(_MRCReader):
 
 
 def to_xarray(f: MRCFile) -> Any:
-    """A DataArray over ``f.to_dask()``: one coordinate per axis (offset + scale * index)."""
-    import numpy as np
-    import xarray as xr
-
-    names: list[str] = []
-    for axis in f.axes:
-        name = axis["name"]
-        while name in names:  # xarray needs distinct dimension names
-            name += "_"
-        names.append(name)
-    coords = {}
-    for name, axis in zip(names, f.axes, strict=True):
-        values = axis["offset"] + axis["scale"] * np.arange(axis["size"])
-        coords[name] = xr.Variable(name, values, attrs={"units": axis["units"] or ""})
-    attrs = {"source": f.name, "voxel_size_angstrom": [v or 0.0 for v in f.voxel_size]}
-    return xr.DataArray(f.to_dask(), dims=names, coords=coords, attrs=attrs)
+    """``f.to_xarray()``: the DataArray the xarray backend and ``MRCFile`` build."""
+    return f.to_xarray()

@@ -1,0 +1,154 @@
+"""xarray: ``f.to_xarray()``, the ``engine="mrc"`` backend (entry point), the intake reader;
+mrcfile is the oracle for values, netCDF4 for attrs that must be storable, the HTTP test
+server's request log for laziness."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import mrcfile
+import numpy as np
+import pytest
+import xarray as xr
+from conftest import MRCFILE_TESTS, RSCIIO
+from mrcwriter import write_mrc
+
+import intake_mrc
+from intake_mrc.xarray_backend import MRCBackendEntrypoint
+
+RNG = np.random.default_rng(21)
+
+
+def test_backend_registered_by_entry_point_and_guesses_by_extension():
+    assert "mrc" in xr.backends.list_engines()
+    entry = MRCBackendEntrypoint()
+    assert entry.guess_can_open("a/b/EMD-3001.map") and entry.guess_can_open("x.MRC")
+    assert entry.guess_can_open("s3://bucket/x.map.gz")
+    assert entry.guess_can_open("https://h/x.mrcs?sig=abc")
+    assert not entry.guess_can_open("x.nc") and not entry.guess_can_open("x.mrc.txt")
+    path = MRCFILE_TESTS / "EMD-3197.map"
+    da = xr.open_dataarray(path)  # no engine: chosen by extension
+    assert da.name == "EMD-3197.map"
+
+
+@pytest.mark.parametrize("axis_order", ["file", "xyz"])
+def test_dataarray_matches_mrcfile_with_named_dims_and_coordinates(axis_order):
+    path = MRCFILE_TESTS / "EMD-3001.map"
+    f = intake_mrc.open_mrc(path, axis_order=axis_order)
+    with mrcfile.open(path) as m:
+        expected = m.data.copy()
+        nzstart = int(m.header.nzstart)
+    if axis_order == "xyz":  # stored (y, x, z) by MAPC/MAPR/MAPS = 3, 1, 2
+        expected = expected.transpose(2, 0, 1)
+    from_file = f.to_xarray()
+    from_backend = xr.open_dataarray(path, engine="mrc", axis_order=axis_order)
+    chunked = xr.open_dataarray(path, engine="mrc", axis_order=axis_order, chunks={})
+    for da in (from_file, from_backend, chunked):
+        assert da.name == "EMD-3001.map"
+        assert list(da.dims) == ([a["name"] for a in f.axes])
+        assert set(da.dims) == {"x", "y", "z"}
+        np.testing.assert_array_equal(da.values, expected)
+        for axis in f.axes:
+            coord = da[axis["name"]]
+            assert coord.attrs["units"] == "nm"
+            assert coord.values == pytest.approx(
+                axis["offset"] + axis["scale"] * np.arange(axis["size"])
+            )
+        # sections run along y here: the first y is NZSTART * spacing
+        assert float(da["y"][0]) == pytest.approx(nzstart * f.voxel_size[1] / 10)
+        assert da.attrs["axis_order"] == axis_order
+    sub = from_backend.isel(z=slice(2, 9, 3), x=[4, 1], y=5).values
+    np.testing.assert_array_equal(sub, from_file.isel(z=slice(2, 9, 3), x=[4, 1], y=5).values)
+    assert chunked.chunks is not None and from_backend.chunks is None
+
+
+def test_attrs_are_json_and_netcdf_safe_and_unknown_sizes_are_nan(tmp_path):
+    data = RNG.normal(size=(3, 4, 5)).astype(np.float32)
+    path = write_mrc(tmp_path / "nocell.mrc", data, voxel_size=(1.5, 0.0, 0.0), ispg=0)
+    da = xr.open_dataarray(path, engine="mrc")
+    size = da.attrs["voxel_size_angstrom"]
+    assert size[0] == pytest.approx(1.5) and math.isnan(size[1]) and math.isnan(size[2])
+    assert 0.0 not in size
+    json.dumps({k: v for k, v in da.attrs.items() if k != "voxel_size_angstrom"})
+    assert da["y"].attrs["units"] == "pixel" and da["frame"].attrs["units"] == "index"
+    out = tmp_path / "nocell.nc"
+    da.to_netcdf(out)
+    with xr.open_dataarray(out) as back:
+        np.testing.assert_array_equal(back.values, data)
+        assert back.attrs["mrc_mode"] == 2 and back.attrs["source"] == da.attrs["source"]
+
+
+def test_de_movie_dataset_with_images_on_the_scan_dims(tmp_path):
+    path = RSCIIO / "20241021_00405_movie.mrc"
+    f = intake_mrc.open_mrc(path)
+    ds = f.to_dataset()
+    lazy = xr.open_dataset(path, engine="mrc", images=True)
+    only = xr.open_dataarray(path, engine="mrc")  # one variable unless images are asked for
+    assert only.name == "20241021_00405_movie.mrc" and only.dims == ("y", "x", "ky", "kx")
+    for dataset in (ds, lazy):
+        assert set(dataset.data_vars) == {
+            "20241021_00405_movie.mrc",
+            "virtual:Virt 0",
+            "virtual:Virt 1",
+            "external:Ext 1",
+        }
+        movie = dataset["20241021_00405_movie.mrc"]
+        assert movie.dims == ("y", "x", "ky", "kx")
+        assert dataset["x"].attrs["units"] == "nm" and dataset["kx"].attrs["units"] == "mrad"
+        assert float(dataset["y"][1]) == pytest.approx(0.2)
+        # frame k holds k, the virtual image the sum position: y * 8 + x
+        np.testing.assert_array_equal(movie.values[:, :, 0, 0], np.arange(32).reshape(4, 8))
+        np.testing.assert_array_equal(
+            dataset["virtual:Virt 0"].values, f.virtual_images["Virt 0"].read()
+        )
+        assert dataset["external:Ext 1"].dims == ("y", "x")
+        np.testing.assert_array_equal(
+            dataset["external:Ext 1"].values,
+            f.external_images["Ext 1"].read().reshape(4, 8),
+        )
+        assert dataset.attrs["de_Scan - Size X"] == 8
+        assert json.loads(dataset.attrs["direct_electron_values_json"])["Scan - Size Y"] == 4
+        dataset.to_netcdf(tmp_path / f"de{id(dataset)}.nc")
+
+
+def test_backend_reads_only_what_is_indexed_over_http(tmp_path, http_upload, http_server):
+    data = RNG.integers(0, 60000, size=(12, 32, 24)).astype(np.uint16)
+    path = write_mrc(tmp_path / "lazy.mrc", data, ispg=0)
+    (url,) = http_upload(path, prefix="xr")
+    frame_nbytes = data[0].nbytes
+    for chunks in (None, {}):
+        http_server.requests.clear()
+        da = xr.open_dataarray(url, engine="mrc", chunks=chunks)
+        assert len(http_server.requests) == 1  # the header
+        http_server.requests.clear()
+        np.testing.assert_array_equal(da.isel(frame=7).values, data[7])
+        assert http_server.bytes_requested() == frame_nbytes, chunks
+        http_server.requests.clear()
+        np.testing.assert_array_equal(da.isel(frame=2, y=slice(3, 5)).values, data[2, 3:5])
+        assert http_server.bytes_requested() <= frame_nbytes
+    with pytest.raises(ValueError):
+        xr.open_dataarray(url, engine="mrc", axis_order="zyx")
+
+
+def test_s3_backend_with_storage_options(s3_upload, s3_server):
+    (url,) = s3_upload(MRCFILE_TESTS / "EMD-3001.map", prefix="xr")
+    options = s3_server["storage_options"]
+    da = xr.open_dataarray(url, engine="mrc", storage_options=options, chunks={})
+    also = xr.open_dataarray(
+        url, engine="mrc", backend_kwargs={"storage_options": options}, axis_order="xyz"
+    )
+    with mrcfile.open(MRCFILE_TESTS / "EMD-3001.map") as m:
+        np.testing.assert_array_equal(da.values, m.data)
+        np.testing.assert_array_equal(also.values, m.data.transpose(2, 0, 1))
+    assert da.name == "EMD-3001.map" and "secret" not in json.dumps(da.attrs).lower()
+
+
+def test_intake_reader_builds_the_same_dataarray():
+    from intake_mrc.readers import MRC, MRCXarrayReader
+
+    path = str(MRCFILE_TESTS / "EMD-3001.map")
+    da = MRCXarrayReader(MRC(url=path)).read()
+    expected = intake_mrc.open_mrc(path).to_xarray()
+    xr.testing.assert_identical(da, expected)
+    assert da.name == "EMD-3001.map"
