@@ -14,9 +14,9 @@ import pytest
 from aiohttp import web
 from loopserver import LoopbackServer
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-if not SHARED.exists():  # CI lays shared/ beside the clone
-    SHARED = Path(os.environ.get("INTAKE_MRC_SHARED", "/work/shared/data"))
+# The sample files live in the repository (tests/data/, each folder with a README giving its
+# origin, licence and SHA-256 sums), so a clone with nothing beside it runs the whole suite.
+SHARED = Path(__file__).resolve().parent / "data"
 RSCIIO = SHARED / "rsciio_mrc"
 MRCFILE_TESTS = SHARED / "mrcfile_tests"
 
@@ -36,7 +36,7 @@ def sha256(path: Path | str) -> str:
 
 @pytest.fixture(autouse=True)
 def shared_data_untouched():
-    """Every test: the shared source files hash the same after it as before it."""
+    """Every test: the sample files in tests/data hash the same after it as before it."""
     files = sorted(p for p in SHARED.rglob("*") if p.is_file())
     before = {p: sha256(p) for p in files}
     yield

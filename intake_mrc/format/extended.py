@@ -1,7 +1,8 @@
 """Extended headers: FEI1/FEI2 per-section metadata, the old 128-byte FEI layout, raw others.
 
 Pure functions over bytes. The FEI layouts are declared as data (field name, type code) in
-the order of the EPU/Velox specification; FORMAT.md section 2 has the rules followed here.
+the order of the EPU/Velox specification; docs/FORMAT.md section 2 has the rules
+followed here.
 """
 
 from __future__ import annotations

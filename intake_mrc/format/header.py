@@ -2,7 +2,7 @@
 
 Pure functions over bytes, no I/O: given the first bytes of a file (and its length when known)
 they say where the data are, how they are laid out, and what the header claims. Every rule here
-is in ../shared/docs/FORMAT.md, section 1.
+is summarised in docs/FORMAT.md (in this repository), section 1.
 """
 
 from __future__ import annotations
