@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 import dask.array as da
 import numpy as np
+import yaml
 
 from .array import FrameArray, to_dask
 from .errors import MRCFormatError, TruncatedFileError
@@ -43,6 +44,13 @@ from .storage import MMAP_MODES, ByteStore, DecompressedStore, open_store
 
 # The first request asks for this much: the main header plus most extended headers.
 FIRST_READ_NBYTES = HEADER_NBYTES + 64 * 1024
+
+# f.header is a dict subclass (for mrcfile's attribute names): YAML writes it as the plain
+# mapping it is, in every dumper, instead of refusing it or tagging it with a Python class.
+for _name in ("SafeDumper", "Dumper", "CSafeDumper", "CDumper"):
+    _dumper = getattr(yaml, _name, None)
+    if _dumper is not None:
+        yaml.add_representer(MRCHeader, yaml.SafeDumper.represent_dict, Dumper=_dumper)
 
 AxisOrder = Literal["file", "xyz"]
 AXIS_ORDERS = ("file", "xyz")

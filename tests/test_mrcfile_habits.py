@@ -10,6 +10,7 @@ import dask.array as da
 import mrcfile
 import numpy as np
 import pytest
+import yaml
 from conftest import MRCFILE_TESTS, RSCIIO
 from mrcwriter import write_mrc
 
@@ -52,6 +53,8 @@ def test_with_asarray_data_and_header_names(path):
     assert_header_matches_mrcfile(f.header, path)
     assert isinstance(f.header, dict) and "label" not in f.header  # the dict keeps its names
     assert pickle.loads(pickle.dumps(f.header)).cella.y == f.header.cella.y
+    for dumper in (yaml.SafeDumper, yaml.Dumper):  # written as the plain mapping it is
+        assert yaml.safe_load(yaml.dump(f.header, Dumper=dumper)) == dict(f.header)
     with pytest.raises(AttributeError):
         f.header.nx = 3
     with pytest.raises(AttributeError):

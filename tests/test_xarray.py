@@ -72,11 +72,26 @@ def test_attrs_are_json_and_netcdf_safe_and_unknown_sizes_are_nan(tmp_path):
     assert 0.0 not in size
     json.dumps({k: v for k, v in da.attrs.items() if k != "voxel_size_angstrom"})
     assert da["y"].attrs["units"] == "pixel" and da["frame"].attrs["units"] == "index"
+
+
+def test_netcdf_round_trip_of_attrs_and_images(tmp_path):
+    # netCDF4 is in the test extra; an older venv needs `pip install -e ".[test]"` again.
+    pytest.importorskip("netCDF4", reason="netCDF4 (test extra) not installed")
+    data = RNG.normal(size=(3, 4, 5)).astype(np.float32)
+    path = write_mrc(tmp_path / "nocell.mrc", data, voxel_size=(1.5, 0.0, 0.0), ispg=0)
+    da = xr.open_dataarray(path, engine="mrc")
     out = tmp_path / "nocell.nc"
     da.to_netcdf(out)
     with xr.open_dataarray(out) as back:
         np.testing.assert_array_equal(back.values, data)
         assert back.attrs["mrc_mode"] == 2 and back.attrs["source"] == da.attrs["source"]
+        assert math.isnan(back.attrs["voxel_size_angstrom"][1])
+    ds = xr.open_dataset(RSCIIO / "20241021_00405_movie.mrc", engine="mrc", images=True)
+    ds.to_netcdf(tmp_path / "de.nc")
+    with xr.open_dataset(tmp_path / "de.nc") as back:
+        for name in ds.data_vars:
+            np.testing.assert_array_equal(back[name].values, ds[name].values)
+        assert back.attrs["de_Camera Model"] == "DESim"
 
 
 def test_de_movie_dataset_with_images_on_the_scan_dims(tmp_path):
@@ -109,7 +124,28 @@ def test_de_movie_dataset_with_images_on_the_scan_dims(tmp_path):
         )
         assert dataset.attrs["de_Scan - Size X"] == 8
         assert json.loads(dataset.attrs["direct_electron_values_json"])["Scan - Size Y"] == 4
-        dataset.to_netcdf(tmp_path / f"de{id(dataset)}.nc")
+
+
+SHARED_MAPS = [
+    (RSCIIO / "HAADFscan.mrc", RSCIIO / "HAADFscan.mrc"),
+    (RSCIIO / "20241021_00405_final.mrc", RSCIIO / "20241021_00405_final.mrc"),
+    (RSCIIO / "20241021_00405_0_Virt 0_sum.mrc", RSCIIO / "20241021_00405_0_Virt 0_sum.mrc"),
+    (MRCFILE_TESTS / "EMD-3197.map", MRCFILE_TESTS / "EMD-3197.map"),
+    (MRCFILE_TESTS / "emd_3197.map.gz", MRCFILE_TESTS / "EMD-3197.map"),
+    (MRCFILE_TESTS / "EMD-3001.map.bz2", MRCFILE_TESTS / "EMD-3001.map"),
+]
+
+
+def test_shared_files_match_mrcfile_locally_and_over_http(http_upload):
+    urls = http_upload(*[path for path, _ in SHARED_MAPS], prefix="xr-shared")
+    for (path, plain), url in zip(SHARED_MAPS, urls, strict=True):
+        with mrcfile.open(plain, permissive=True) as m:
+            expected = m.data.copy()
+        for source in (path, url):
+            da = xr.open_dataarray(source, engine="mrc", chunks={})
+            assert da.name == path.name and da.shape == expected.shape, source
+            np.testing.assert_array_equal(da.values, expected)
+            assert all("units" in da[d].attrs for d in da.dims)
 
 
 def test_backend_reads_only_what_is_indexed_over_http(tmp_path, http_upload, http_server):
