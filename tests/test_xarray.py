@@ -188,3 +188,21 @@ def test_intake_reader_builds_the_same_dataarray():
     expected = intake_mrc.open_mrc(path).to_xarray()
     xr.testing.assert_identical(da, expected)
     assert da.name == "EMD-3001.map"
+
+
+def test_same_name_for_open_mfdataset_and_file_objects():
+    plain = MRCFILE_TESTS / "EMD-3197.map"
+    ds = xr.open_mfdataset(
+        [plain, MRCFILE_TESTS / "emd_3197.map.gz"],
+        engine="mrc",
+        name="data",
+        combine="nested",
+        concat_dim="run",
+    )
+    with mrcfile.open(plain) as m:
+        expected = m.data.copy()
+    assert ds["data"].dims == ("run", "z", "y", "x")
+    np.testing.assert_array_equal(ds["data"].values, np.stack([expected, expected]))
+    with open(plain, "rb") as fileobj:
+        da = xr.open_dataarray(fileobj, engine="mrc")
+        np.testing.assert_array_equal(da.values, expected)
