@@ -458,5 +458,12 @@ class MRCFile:
             )
         return self._ordered(mapped.view(self.dtype).reshape(self.frame_array.shape))
 
+    def to_hyperspy(self, lazy: bool = True) -> Any:
+        """A HyperSpy signal (Signal2D for images, stacks and 4D-STEM; DE virtual images as
+        navigators); needs ``pip install 'intake-mrc[hyperspy]'``. See ``intake_mrc.rsciio``."""
+        from .rsciio import to_hyperspy  # the front end, imported only when asked for
+
+        return to_hyperspy(self, lazy=lazy)
+
     def __repr__(self) -> str:
         return f"<MRCFile {self.name!r} shape={self.shape} dtype={self.dtype}>"

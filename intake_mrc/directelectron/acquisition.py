@@ -171,6 +171,16 @@ def _reshaped(image: MRCFile, nav_shape: tuple[int, ...]) -> MRCFile:
     )
 
 
+def _user_axes(nav: tuple[int, ...]) -> list[dict[str, Any]]:
+    """Navigation axes of a user-given shape: (y, x) for two axes, nav0.. otherwise; no
+    physical scale (the info's scan steps describe the scan's own grid, not this one)."""
+    names = ["y", "x"] if len(nav) == 2 else [f"nav{i}" for i in range(len(nav))]
+    return [
+        {"name": n, "size": int(s), "scale": 1.0, "units": None, "offset": 0.0, "navigate": True}
+        for n, s in zip(names, nav, strict=True)
+    ]
+
+
 def _as_named(images: Any) -> dict[str, Any]:
     """User-given images (list of paths or dict name -> path) as a dict name -> path."""
     if images is None:
@@ -289,6 +299,11 @@ def open_de_movie(
         }
         if geometry.axes:
             axes = geometry.axes + signal_axes(info, layout.ny, layout.nx)
+        elif geometry.kind == "user":
+            # The user's grid: plain navigation axes, but the frames keep the info's sizes.
+            axes = _user_axes(geometry.navigation_shape) + signal_axes(
+                info, layout.ny, layout.nx
+            )
     out = MRCFile(
         store,
         movie.main_header,
@@ -302,6 +317,9 @@ def open_de_movie(
         axis_order,
     )
     scan_nav = tuple(a["size"] for a in geometry.axes if a["name"] in ("y", "x"))
+    if geometry.kind == "user":
+        # Virtual images follow the user's navigation shape (one value per frame).
+        scan_nav = geometry.navigation_shape
 
     @functools.cache
     def discovered() -> tuple[dict[str, str], dict[str, str]]:

@@ -1,0 +1,304 @@
+"""HyperSpy / RosettaSciIO front end: ``file_reader`` with RosettaSciIO's signature.
+
+``hs.load(path, file_format=intake_mrc.rsciio)`` (or ``reader=`` before HyperSpy 2.4) reads
+through intake_mrc; ``load(url_or_path, lazy=True, storage_options=...)`` and
+``MRCFile.to_hyperspy()`` give a HyperSpy signal for remote files too (``hs.load`` itself
+only takes local paths). The module only wires :func:`intake_mrc.open_mrc` to RosettaSciIO's
+signal dictionaries: every value comes from ``MRCFile`` (axes, header, DE metadata, virtual
+and external images); this module decides only how HyperSpy sees them:
+
+* the last two axes are the signal (a Signal2D), every other axis navigates: image stacks,
+  volumes and 4D-STEM alike, as RosettaSciIO does;
+* a single section (NZ=1, whatever ISPG says) is a 2-D image. ``MRCFile`` keeps mrcfile's
+  shape (``(1, ny, nx)`` when ISPG is not 0), so only this front end drops the axis;
+* DE virtual and external images go to ``metadata._HyperSpy.navigators`` under their names,
+  and the virtual bright field (else the first virtual image) of the scan's shape becomes the
+  navigator (``metadata._HyperSpy.navigator``).
+
+HyperSpy is optional: only :func:`load` and ``MRCFile.to_hyperspy`` import it.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime
+import math
+import re
+import warnings
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .api import open_mrc
+from .format.rsciio_header import rsciio_std_header
+
+if TYPE_CHECKING:
+    from .mrc import MRCFile
+
+__all__ = ["file_reader", "load", "signal_dict", "to_hyperspy"]
+
+# A virtual image named so is the bright field, the image users navigate a 4D-STEM scan by.
+_BRIGHT_FIELD = re.compile(r"(?:^|[^a-z])(bf|bright[ _-]?field)(?:$|[^a-z])", re.IGNORECASE)
+
+
+def file_reader(
+    filename: Any,
+    lazy: bool = False,
+    endianness: str | None = None,
+    navigation_shape: tuple[int, ...] | None = None,
+    chunks: Any = "auto",
+    metadata_file: Any = "auto",
+    virtual_images: Any = None,
+    external_images: Any = None,
+    scan_file: Any = "auto",
+    mmap_mode: str | None = None,
+    distributed: bool | None = None,
+    endianess: str | None = None,
+    storage_options: dict[str, Any] | None = None,
+) -> list[dict[str, Any]]:
+    """Read an MRC file (path, URL or open binary file) as RosettaSciIO's list of signal
+    dictionaries (``data``, ``axes``, ``metadata``, ``original_metadata``, ``mapping``).
+
+    Arguments as RosettaSciIO's ``rsciio.mrc.file_reader``: ``navigation_shape`` is in
+    HyperSpy's (x, y) order; ``chunks`` as dask takes them (frames are never split);
+    ``metadata_file``, ``virtual_images``, ``external_images``, ``scan_file`` as
+    :func:`intake_mrc.open_mrc` (``scan_file="auto"`` finds ``{stem}_scan_coordinates.csv``
+    beside the movie). The byte order is the file's own: ``endianness`` (and the misspelled
+    ``endianess``) are accepted and ignored with a warning when they contradict the file.
+    ``mmap_mode`` is passed on (local files); ``distributed`` is accepted and ignored: every
+    chunk reads its own byte ranges, local or remote, so the graph already runs on a
+    ``dask.distributed`` cluster. ``storage_options`` go to fsspec for URLs.
+    """
+    f = open_mrc(
+        filename,
+        storage_options=storage_options,
+        navigation_shape=navigation_shape,
+        chunks=chunks,
+        mmap_mode="c" if mmap_mode is None else mmap_mode,
+        metadata_file=metadata_file,
+        virtual_images=virtual_images,
+        external_images=external_images,
+        scan_file=scan_file,
+    )
+    claimed = endianness or endianess
+    if claimed is not None and claimed in "<>" and claimed != f.main_header.byte_order:
+        warnings.warn(
+            f"{f.name}: endianness={claimed!r} ignored, the header says "
+            f"{f.main_header.byte_order!r} ({f.main_header.byte_order_rule})",
+            UserWarning,
+            stacklevel=2,
+        )
+    return [signal_dict(f, lazy=lazy)]
+
+
+def load(
+    filename: Any, lazy: bool = True, storage_options: dict[str, Any] | None = None, **kwargs: Any
+) -> Any:
+    """A HyperSpy signal from a path, URL or file object (``hs.load`` takes local paths
+    only). Keywords as :func:`file_reader`."""
+    return _dict2signal(
+        file_reader(filename, lazy=lazy, storage_options=storage_options, **kwargs)[0], lazy
+    )
+
+
+def to_hyperspy(f: MRCFile, lazy: bool = True) -> Any:
+    """The HyperSpy signal of an opened file (``MRCFile.to_hyperspy``)."""
+    return _dict2signal(signal_dict(f, lazy=lazy), lazy)
+
+
+def _dict2signal(dictionary: dict[str, Any], lazy: bool) -> Any:
+    try:
+        from hyperspy.io import dict2signal
+    except ImportError as error:  # pragma: no cover - depends on the environment
+        raise ImportError(
+            "HyperSpy is needed for this: pip install 'intake-mrc[hyperspy]'"
+        ) from error
+    return dict2signal(dictionary, lazy=lazy)
+
+
+# -- the signal dictionary ----------------------------------------------------------------
+
+
+def signal_dict(f: MRCFile, lazy: bool = True) -> dict[str, Any]:
+    """RosettaSciIO's signal dictionary for an opened file (DE images included)."""
+    data, axes = _data_and_axes(f, lazy)
+    metadata: dict[str, Any] = {
+        "General": {"title": _title(f), "original_filename": f.store.basename},
+        "Signal": {"signal_type": "", "quantity": "Intensity"},
+        "_HyperSpy": {},
+    }
+    original: dict[str, Any] = {
+        "std_header": rsciio_std_header(f.main_header.raw, f.main_header.byte_order),
+        "header": _plain(f.header),
+        "mrc": _plain(f.metadata.get("mrc", {})),
+    }
+    if f.extended_header is not None:
+        # FEI records as field -> list (one value per section); other headers as hex.
+        original["fei_header" if f.extended_header_type == "old FEI" else "extended_header"] = (
+            _plain(f.extended_header)
+        )
+    de = f.metadata.get("direct_electron")
+    if de is not None:
+        original["de_metadata"] = dict(de["raw"])  # RosettaSciIO's key: the info file's text
+        original["direct_electron"] = _plain(
+            {k: de[k] for k in ("summary", "info_file", "notes") if k in de}
+        )
+        _de_metadata(metadata, de)
+    if "scan" in f.metadata:
+        original["scan"] = _plain(f.metadata["scan"])
+    navigators = _images(f, lazy, axes)
+    if navigators:
+        metadata["_HyperSpy"]["navigators"] = navigators
+        navigator = _navigator(f, navigators, data.shape)
+        if navigator is not None:
+            metadata["_HyperSpy"]["_sig_navigator"] = navigator
+    return {
+        "data": data,
+        "axes": axes,
+        "metadata": metadata,
+        "original_metadata": original,
+        "mapping": dict(OLD_FEI_MAPPING) if "fei_header" in original else {},
+    }
+
+
+def _title(f: MRCFile) -> str:
+    name = f.store.basename
+    return name[: -len(".mrc")] if name.lower().endswith(".mrc") else name
+
+
+def _data_and_axes(f: MRCFile, lazy: bool) -> tuple[Any, list[dict[str, Any]]]:
+    data = f.to_dask() if lazy else f.read()
+    axes = [dict(axis) for axis in f.axes]
+    if len(axes) == 3 and f.shape[0] == 1 and f.header.get("nz") == 1:
+        # One section (NZ=1, ISPG not 0): a 2-D image, a Signal2D in HyperSpy.
+        data, axes = data[0], axes[1:]
+    for index, axis in enumerate(axes):
+        axis["index_in_array"] = index
+        axis["navigate"] = index < len(axes) - 2
+    return data, axes
+
+
+def _images(f: MRCFile, lazy: bool, movie_axes: list[dict[str, Any]]) -> dict[str, Any]:
+    """``_sig_<name>`` -> signal dict for every virtual and external image."""
+    scan_axes = [a for a in movie_axes if a["navigate"]]
+    out: dict[str, Any] = {}
+    for images in (f.virtual_images, f.external_images):
+        for name in images:
+            image = images[name]
+            data, axes = _data_and_axes(image, lazy)
+            if len(scan_axes) == 2 and tuple(data.shape) == tuple(a["size"] for a in scan_axes):
+                # An image of the scan: its pixels are the scan positions, with their scales.
+                axes = [dict(a, navigate=False, index_in_array=i) for i, a in enumerate(scan_axes)]
+            out[f"_sig_{name}"] = {
+                "data": data,
+                "axes": axes,
+                "metadata": {
+                    "General": {"title": name, "original_filename": image.store.basename},
+                    "Signal": {"signal_type": "", "quantity": "Intensity"},
+                },
+                "original_metadata": {
+                    "std_header": rsciio_std_header(
+                        image.main_header.raw, image.main_header.byte_order
+                    ),
+                    "header": _plain(image.header),
+                },
+            }
+    return out
+
+
+def _navigator(f: MRCFile, navigators: dict[str, Any], shape: tuple[int, ...]) -> Any | None:
+    """The virtual bright field, else the first virtual image, when it has the scan's shape."""
+    virtual = list(f.virtual_images)
+    nav_shape = tuple(shape[:-2])
+    candidates = [n for n in virtual if _BRIGHT_FIELD.search(n)] + virtual
+    for name in candidates:
+        image = navigators[f"_sig_{name}"]
+        if tuple(image["data"].shape) == nav_shape:
+            return copy.copy(image)
+    return None
+
+
+def _de_metadata(metadata: dict[str, Any], de: Mapping[str, Any]) -> None:
+    """HyperSpy metadata from a DE info file: RosettaSciIO's keys (values as the info file's
+    text, as RosettaSciIO gives them) plus HyperSpy's own conventions where the info says."""
+    raw: Mapping[str, str] = de["raw"]
+    summary: Mapping[str, Any] = de.get("summary", {})
+    tem: dict[str, Any] = {
+        "magnification": raw.get("Instrument Project Magnification"),
+        "detector": raw.get("Camera Model"),
+        "frames_per_second": raw.get("Frames Per Second"),
+    }
+    voltage = _number(raw.get("Instrument Accelerating Voltage (V)"))
+    if voltage is not None and voltage > 0:
+        tem["beam_energy"] = voltage / 1000  # keV
+    camera_length = _number(raw.get("Instrument Project Camera Length (centimeters)"))
+    if camera_length is not None and camera_length > 0:
+        tem["camera_length"] = camera_length * 10  # mm, HyperSpy's unit
+    metadata["Acquisition_instrument"] = {"TEM": tem}
+    timestamp = _number(raw.get("Timestamp (seconds since Epoch)"))
+    if timestamp is not None and math.isfinite(timestamp) and timestamp > 0:
+        when = datetime.datetime.fromtimestamp(timestamp, datetime.UTC)
+        metadata["General"].update(
+            timestamp=raw["Timestamp (seconds since Epoch)"],
+            date=when.date().isoformat(),
+            time=when.time().isoformat(),
+            time_zone="UTC",
+        )
+    # Integrating cameras store ADUs (variance = ADUs per electron x signal); counting
+    # modes store electrons. HyperSpy's variance model takes that factor as gain_factor.
+    counting = "count" in str(raw.get("Image Processing - Mode", "")).lower()
+    adus = _number(summary.get("ADUs Per Electron"))
+    signal = metadata["Signal"]
+    if counting:
+        signal["quantity"] = "Electrons (counts)"
+        gain = 1.0
+    else:
+        signal["quantity"] = "Intensity (ADU)"
+        gain = adus if adus is not None and adus > 0 else None
+    if gain is not None:
+        signal["Noise_properties"] = {
+            "Variance_linear_model": {"gain_factor": float(gain), "gain_offset": 0.0}
+        }
+    if adus is not None and adus > 0:
+        signal["ADUs_per_electron"] = float(adus)
+
+
+def _number(value: Any) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _plain(value: Any) -> Any:
+    """JSON-safe: numpy values to Python, structured arrays to field -> list, bytes to hex,
+    NaN/inf to None (HyperSpy saves original_metadata as JSON-like trees)."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, np.ndarray) and value.dtype.names:
+        return {name: _plain(value[name]) for name in value.dtype.names}
+    if isinstance(value, np.ndarray):
+        return [_plain(v) for v in value.tolist()] if value.ndim else _plain(value.item())
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, bytes | bytearray | np.bytes_ | np.void):
+        return bytes(value).hex()
+    if isinstance(value, np.generic):
+        return _plain(value.item())
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+# RosettaSciIO's mapping of the old 128-byte FEI records (the same field names here).
+OLD_FEI_MAPPING: dict[str, tuple[str, Any]] = {
+    "fei_header.a_tilt": ("Acquisition_instrument.TEM.Stage.tilt_alpha", None),
+    "fei_header.b_tilt": ("Acquisition_instrument.TEM.Stage.tilt_beta", None),
+    "fei_header.x_stage": ("Acquisition_instrument.TEM.Stage.x", None),
+    "fei_header.y_stage": ("Acquisition_instrument.TEM.Stage.y", None),
+    "fei_header.z_stage": ("Acquisition_instrument.TEM.Stage.z", None),
+    "fei_header.exp_time": ("Acquisition_instrument.TEM.Detector.Camera.exposure", None),
+    "fei_header.magnification": ("Acquisition_instrument.TEM.magnification", None),
+}

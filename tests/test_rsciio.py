@@ -1,0 +1,208 @@
+"""``intake_mrc.rsciio`` (RosettaSciIO's ``file_reader``) and ``MRCFile.to_hyperspy``, with
+RosettaSciIO's reader and HyperSpy as oracles on the shared files, locally and over the S3
+and HTTP test servers; and the places where RosettaSciIO is wrong and we are not."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+from conftest import RSCIIO
+from mrcwriter import write_mrc
+
+import intake_mrc
+from intake_mrc import rsciio as ours
+
+hs = pytest.importorskip("hyperspy.api")
+rsciio_mrc = pytest.importorskip("rsciio.mrc._api")
+
+MOVIE = RSCIIO / "20241021_00405_movie.mrc"
+DE_SET = sorted(RSCIIO.glob("20241021_00405_*"))
+
+
+def axes_view(axes):
+    return [(a["name"], a["size"], a["navigate"], a["index_in_array"]) for a in axes]
+
+
+@pytest.mark.parametrize(
+    "name", ["HAADFscan.mrc", "20241021_00405_final.mrc", "20241021_00405_0_Virt 0_sum.mrc"]
+)
+def test_images_match_rosettasciio(name):
+    theirs = rsciio_mrc.file_reader(str(RSCIIO / name))[0]
+    mine = ours.file_reader(RSCIIO / name)[0]
+    np.testing.assert_array_equal(mine["data"], theirs["data"])
+    assert mine["data"].shape == theirs["data"].shape  # NZ=1, ISPG=1: 2-D, not (1, ny, nx)
+    assert [a["size"] for a in mine["axes"]] == [a["size"] for a in theirs["axes"]]
+    assert [a["navigate"] for a in mine["axes"]] == [False, False]
+    # RosettaSciIO's header keys, same values (EXTRA/EXTRA2 raw bytes as hex)...
+    for key, value in theirs["original_metadata"]["std_header"].items():
+        if key in ("ISPG", "NSYMBT"):
+            continue  # RosettaSciIO reads ISPG as two 2-byte fields (see below)
+        got = mine["original_metadata"]["std_header"][key]
+        if key in ("CMAP", "STAMP", "LABELS"):
+            # RosettaSciIO reads these as NUL-stripped strings; we keep every byte.
+            assert bytes.fromhex(got).rstrip(b"\0") == bytes.fromhex(value), key
+            continue
+        assert got == (value.tolist() if isinstance(value, np.ndarray) else value), key
+    assert len(bytes.fromhex(mine["original_metadata"]["std_header"]["EXTRA"])) == 30
+    assert len(bytes.fromhex(mine["original_metadata"]["std_header"]["EXTRA2"])) == 28
+    assert (
+        mine["original_metadata"]["std_header"]["ISPG"]
+        == intake_mrc.open_mrc(RSCIIO / name).header["ispg"]
+    )
+    assert mine["metadata"]["General"]["original_filename"] == name
+    assert isinstance(ours.load(RSCIIO / name), hs.signals.Signal2D)
+
+
+def test_haadf_scale_as_rosettasciio():
+    s = hs.load(RSCIIO / "HAADFscan.mrc", file_format=ours)
+    theirs = hs.load(RSCIIO / "HAADFscan.mrc")
+    assert [a.scale for a in s.axes_manager.signal_axes] == [
+        a.scale for a in theirs.axes_manager.signal_axes
+    ]
+    assert s.axes_manager.signal_axes[0].units == "nm"
+
+
+def check_de_signal(s):
+    assert isinstance(s, hs.signals.Signal2D) and s._lazy
+    assert s.axes_manager.navigation_shape == (8, 4)
+    assert s.axes_manager.signal_shape == (8, 4)
+    nav = s.axes_manager.navigation_axes
+    assert [a.scale for a in nav] == [0.1, 0.2] and nav[0].units == "nm"
+    y, x = np.mgrid[0:4, 0:8]
+    assert (s.data.compute() == (y * 8 + x)[:, :, None, None]).all()
+    navigators = s.metadata._HyperSpy.navigators
+    assert len(navigators) == 3 and all(k in navigators for k in ("Ext 1", "Virt 0", "Virt 1"))
+    assert isinstance(navigators["Virt 1"], hs.signals.Signal2D)
+    navigator = s.navigator
+    assert isinstance(navigator, hs.signals.Signal2D)
+    np.testing.assert_array_equal(np.asarray(navigator.data), y * 8 + x)
+    assert s.metadata.Acquisition_instrument.TEM.detector == "DESim"
+    assert s.metadata.Signal.Noise_properties.Variance_linear_model.gain_factor == 51
+    assert s.metadata.Signal.quantity == "Intensity (ADU)"  # "Image Processing - Mode" Integrating
+    assert s.original_metadata.de_metadata["Dataset Name"] == "20241021_00405"
+
+
+def test_de_movie_to_hyperspy_local():
+    check_de_signal(intake_mrc.open_mrc(MOVIE).to_hyperspy(lazy=True))
+    check_de_signal(hs.load(MOVIE, file_format=ours, lazy=True))
+
+
+def test_de_movie_to_hyperspy_s3(s3_upload, s3_server):
+    urls = s3_upload(*DE_SET, prefix="hs405")
+    movie = next(u for u in urls if u.endswith("_movie.mrc"))
+    options = s3_server["storage_options"]
+    check_de_signal(intake_mrc.open_mrc(movie, storage_options=options).to_hyperspy())
+    check_de_signal(ours.load(movie, lazy=True, storage_options=options))
+
+
+def test_de_movie_to_hyperspy_http(http_upload):
+    urls = http_upload(*DE_SET, prefix="hs405")
+    movie = next(u for u in urls if u.endswith("_movie.mrc"))
+    check_de_signal(intake_mrc.open_mrc(movie).to_hyperspy())
+    haadf = http_upload(RSCIIO / "HAADFscan.mrc", prefix="hshaadf")[0]
+    s = ours.load(haadf, lazy=False)
+    np.testing.assert_array_equal(s.data, hs.load(RSCIIO / "HAADFscan.mrc").data)
+
+
+def test_user_navigation_shape_reshapes_images():
+    mine = ours.file_reader(MOVIE, lazy=True, navigation_shape=(16, 2))[0]
+    assert mine["data"].shape == (2, 16, 4, 8)
+    navigators = mine["metadata"]["_HyperSpy"]["navigators"]
+    assert navigators["_sig_Virt 0"]["data"].shape == (2, 16)
+    assert mine["metadata"]["_HyperSpy"]["_sig_navigator"]["data"].shape == (2, 16)
+    # The frames keep the info file's diffraction pixel size under a user's grid.
+    assert [a["scale"] for a in mine["axes"][2:]] == [0.1, 0.1]
+    f = intake_mrc.open_mrc(MOVIE, navigation_shape=(16, 2))
+    np.testing.assert_array_equal(f.virtual_images["Virt 1"].read(), np.arange(32).reshape(2, 16))
+
+
+def test_image_stack_is_signal2d_and_volume_stack_navigates(tmp_path):
+    stack = np.arange(3 * 4 * 5, dtype=np.float32).reshape(3, 4, 5)
+    path = write_mrc(tmp_path / "stack.mrc", stack, voxel_size=(0.5, 0.5, 2.0))
+    s = intake_mrc.open_mrc(path).to_hyperspy(lazy=True)
+    assert isinstance(s, hs.signals.Signal2D)
+    assert s.axes_manager.navigation_shape == (3,) and s.axes_manager.signal_shape == (5, 4)
+    np.testing.assert_array_equal(s.data.compute(), stack)
+    assert s.axes_manager.signal_axes[0].scale == pytest.approx(0.05)  # 0.5 Å in nm
+
+
+def test_de_pixel_sizes_and_negative_cell_where_rosettasciio_is_wrong():
+    theirs = rsciio_mrc.file_reader(str(MOVIE))[0]
+    mine = ours.file_reader(MOVIE)[0]
+    # The info file says 0.2 nm (y) and 0.1 nm (x) per scan step, 0.1 per frame pixel:
+    # RosettaSciIO sets every one of them to 1.
+    assert [a["scale"] for a in theirs["axes"]] == [1, 1, 1, 1]
+    assert [a["scale"] for a in mine["axes"]] == [0.2, 0.1, 0.1, 0.1]
+    # DE writes a negative cell (-80 x -40 Å): RosettaSciIO turns it into -1 nm pixels.
+    virt_theirs = rsciio_mrc.file_reader(str(RSCIIO / "20241021_00405_0_Virt 0_sum.mrc"))[0]
+    assert [a["scale"] for a in virt_theirs["axes"]] == [-1, -1]
+    virt_mine = ours.file_reader(RSCIIO / "20241021_00405_0_Virt 0_sum.mrc")[0]
+    assert [a["scale"] for a in virt_mine["axes"]] == [1.0, 1.0]
+    assert [a["units"] for a in virt_mine["axes"]] == [None, None]
+    # 51 ADUs per electron (DE-Server 2.7.4's key): RosettaSciIO looks only for 2.7.2's key
+    # and stores 1/gain in a place HyperSpy's variance model does not read.
+    assert theirs["metadata"]["Signal"]["Noise_properties"] == {"gain_factor": 1.0}
+    model = mine["metadata"]["Signal"]["Noise_properties"]["Variance_linear_model"]
+    assert model["gain_factor"] == 51.0
+
+
+def test_endianness_argument_cannot_break_the_read():
+    with pytest.warns(UserWarning, match="endianness='>' ignored"):
+        mine = ours.file_reader(RSCIIO / "HAADFscan.mrc", endianness=">")[0]
+    assert mine["data"].max() == 9399  # README: values 3923..9399
+
+
+def test_original_metadata_serialises():
+    import json
+
+    for name in ("HAADFscan.mrc", "20241021_00405_movie.mrc"):
+        d = ours.file_reader(RSCIIO / name, lazy=True)[0]
+        json.dumps(d["original_metadata"])
+        json.dumps({k: v for k, v in d["metadata"].items() if k != "_HyperSpy"})
+
+
+def test_signal_dict_pickles():
+    d = ours.file_reader(MOVIE, lazy=True)[0]
+    back = pickle.loads(pickle.dumps(d["data"]))
+    np.testing.assert_array_equal(back.compute(), d["data"].compute())
+
+
+def _custom_scan(folder, repeats):
+    from dewriter import write_acquisition
+
+    # A 4 (x) by 3 (y) grid visited `repeats` times, in an order that is not a raster.
+    coords = [(x, y) for x in range(4) for y in range(3)] * repeats
+    return write_acquisition(folder, scan=(4, 3), scan_type="Random", coordinates=np.array(coords))[
+        "paths"
+    ]
+
+
+def test_custom_scan_axes_where_rosettasciio_misnames_them(tmp_path):
+    paths = _custom_scan(tmp_path, repeats=2)
+    theirs = rsciio_mrc.file_reader(
+        str(paths["movie"]), metadata_file=str(paths["info"]), scan_file=str(paths["csv"])
+    )[0]
+    mine = ours.file_reader(paths["movie"])[0]  # info and CSV found beside the movie
+    np.testing.assert_array_equal(mine["data"], theirs["data"])  # same (3, 4, 2, ky, kx)
+    assert mine["data"].shape == (3, 4, 2, 4, 6)
+    # RosettaSciIO calls scan y "time", scan x "y" and the visit axis "x".
+    assert [a["name"] for a in theirs["axes"]][:3] == ["time", "y", "x"]
+    assert [(a["name"], a["size"]) for a in mine["axes"]][:3] == [("y", 3), ("x", 4), ("visit", 2)]
+    assert [a["scale"] for a in mine["axes"]] == [0.5, 0.25, 1.0, 1.25, 0.75]
+
+
+def test_virtual_image_names_where_rosettasciio_pairs_them_wrongly(monkeypatch):
+    # RosettaSciIO takes the names in directory-listing order and the files sorted: any
+    # listing order other than the sorted one mislabels them. The shared folder lists
+    # "Virt 1" first on ext4 here; reversing the listing makes that certain anywhere.
+    real_glob = rsciio_mrc.glob.glob
+    monkeypatch.setattr(rsciio_mrc.glob, "glob", lambda p: sorted(real_glob(p), reverse=True))
+    theirs = hs.load(MOVIE, lazy=True)
+    theirs_virt0 = theirs.metadata._HyperSpy.navigators["Virt 0"].metadata.General
+    assert theirs_virt0.original_filename == "20241021_00405_1_Virt 1_sum.mrc"
+    monkeypatch.undo()
+    mine = ours.file_reader(MOVIE, lazy=True)[0]["metadata"]["_HyperSpy"]["navigators"]
+    for name in ("Virt 0", "Virt 1", "Ext 1"):
+        assert f"_{name}" in mine[f"_sig_{name}"]["metadata"]["General"]["original_filename"]
