@@ -1,0 +1,168 @@
+"""Catalogs of a million files: the SQLite index gives the same entries, reader classes and
+kwargs as the YAML catalog (hostile names literal in both), is searched by indexed columns,
+and S3 globs cost one listing request per 1,000 keys (counted at a proxy in front of moto)."""
+
+from __future__ import annotations
+
+import shutil
+
+import intake
+import numpy as np
+import pytest
+from conftest import RSCIIO, S3_KEY, S3_SECRET, free_port
+from dewriter import write_acquisition
+from faultproxy import FaultProxy
+from mrcwriter import write_mrc
+
+from intake_mrc.catalog import glob_catalog, plan_entries, write_catalog
+from intake_mrc.catalog_sqlite import open_index, write_index
+from intake_mrc.cli import main as cli_main
+
+HOSTILE = "{env(HOME)} {{ 7*7 }} x'\"; DROP TABLE entries;--.mrc"
+
+
+@pytest.fixture
+def session(tmp_path):
+    root = tmp_path / "session"
+    write_acquisition(root, scan=(5, 3), frame=(6, 4))
+    write_acquisition(root, dataset="20250102_00002", scan=(2, 2), frame=(3, 3))
+    write_mrc(root / "stack.mrc", np.arange(24, dtype=np.float32).reshape(2, 3, 4))
+    write_mrc(root / HOSTILE, np.ones((2, 2), np.int16), voxel_size=2.5)
+    shutil.copy(RSCIIO / "HAADFscan.mrc", root / "HAADFscan.mrc")
+    return root
+
+
+def describe(reader):
+    """A reader as class, kwargs (data blocks by their url and options) and metadata."""
+    kwargs = dict(reader.kwargs)
+    (data,) = kwargs.pop("args")
+    return (
+        type(reader).__name__,
+        type(data).__name__,
+        data.url,
+        data.storage_options,
+        kwargs,
+        reader.metadata,
+    )
+
+
+@pytest.mark.parametrize("headers", [False, True])
+def test_index_round_trip_same_readers_as_yaml(session, tmp_path, headers):
+    yaml_path, db_path = tmp_path / "c.yaml", tmp_path / "c.sqlite"
+    options = {"anon": False, "key": "K", "client_kwargs": {"region_name": "x"}}
+    assert write_catalog(str(session), str(yaml_path), options, headers=headers) == 5
+    assert write_catalog(str(session), str(db_path), options, headers=headers) == 5
+    from_yaml = intake.open_catalog(str(yaml_path))
+    index = open_index(str(db_path))
+    assert sorted(index) == sorted(from_yaml) and len(index) == 5
+    for name in from_yaml:
+        assert describe(index[name]) == describe(from_yaml[name])
+    hostile = next(n for n in index if n not in ("stack", "HAADFscan") and n[:3] != "de_")
+    # Whatever the YAML path makes of a hostile name, the index makes the same.
+    assert index[hostile].kwargs["args"][0].url == from_yaml[hostile].kwargs["args"][0].url
+    assert index.metadata_of(hostile)["files"]["data"] == HOSTILE
+    assert int(index["de_20250101_00001"].read()[2, 4, 0, 0].compute()) == 14
+    assert '"K"' not in db_path.read_bytes().decode("latin-1")  # credentials never written
+
+
+def test_index_search(session, tmp_path):
+    path = tmp_path / "catalogs" / "c.sqlite"  # the folder is created
+    write_catalog(str(session), str(path), headers=True)
+    cat = open_index(str(path))
+    assert sorted(cat.search(kind="direct_electron")) == ["de_20250101_00001", "de_20250102_00002"]
+    assert list(cat.search(date="2025-01-02")) == ["de_20250102_00002"]
+    assert list(cat.search(date=("2025-01-02", None))) == ["de_20250102_00002"]
+    assert list(cat.search(acquisition_number=1)) == ["de_20250101_00001"]
+    assert list(cat.search(acquisition_number=(2, 9))) == ["de_20250102_00002"]
+    assert list(cat.search(shape=[2, 3, 4])) == ["stack"]
+    assert list(cat.search(shape=[15, 4, 6])) == ["de_20250101_00001"]  # the movie's header
+    assert list(cat.search(pixel_size=(50, 60))) == ["HAADFscan"]
+    (hostile,) = cat.search(pixel_size=2.5)
+    assert cat.metadata_of(hostile)["shape"] == [2, 2]
+    assert list(cat.search(kind="mrc", nx=(3, 4))) == ["stack"]
+    assert list(cat.search(kind="mrc").search(shape=[16, 16])) == ["HAADFscan"]
+    assert list(cat.search(camera="TestCam", scan_x=2)) == ["de_20250102_00002"]
+    assert list(cat.search(kind=["nothing", "mrc"], nx=16)) == ["HAADFscan"]
+    assert list(cat.search(kind="'; DROP TABLE entries;--")) == []
+    assert len(cat) == 5  # the table is still there
+    found = cat.search(date="2025-01-02")
+    with pytest.raises(KeyError):
+        found["stack"]  # outside the search
+    with pytest.raises(ValueError, match="cannot search"):
+        cat.search(**{"name; DROP TABLE entries": 1})
+    assert cat.metadata_of("stack")["shape"] == [2, 3, 4]
+
+
+def test_index_relative_paths_move_with_the_data(session, tmp_path):
+    path = session / "catalog.sqlite"
+    write_catalog(str(session), str(path), relative=True)
+    moved = tmp_path / "moved"
+    shutil.move(str(session), str(moved))
+    cat = open_index(str(moved / "catalog.sqlite"))
+    assert cat["stack"].read().sum().compute() == sum(range(24))
+
+
+def test_index_of_entries_without_files(tmp_path):
+    names = [f"bucket/run/2025010{1 + i % 9}_{i:05d}_movie.mrc" for i in range(3000)]
+    entries = plan_entries(names)
+    for i, entry in enumerate(entries):
+        entry.metadata["shape"] = [i % 7 + 1, 64, 64]
+    assert write_index(entries, str(tmp_path / "big.sqlite")) == 3000
+    cat = open_index(str(tmp_path / "big.sqlite"))
+    assert len(cat) == 3000
+    hits = cat.search(date="2025-01-03", shape=[3, 64, 64])
+    expected = {
+        e.name
+        for e in entries
+        if e.metadata["date"] == "2025-01-03" and e.metadata["shape"][0] == 3
+    }
+    assert set(hits) == expected and expected
+    name = sorted(expected)[0]
+    assert hits[name].kwargs["args"][0].url.startswith("bucket/run/20250103_")
+
+
+def test_cli_writes_an_index(session, tmp_path, capsys):
+    out = tmp_path / "cli.sqlite"
+    assert cli_main(["catalog", str(session), "-o", str(out)]) == 0
+    assert "wrote 5 entries" in capsys.readouterr().out
+    assert len(open_index(str(out))) == 5
+    assert cli_main(["catalog", str(session), "-o", str(out), "--form", "legacy"]) == 1
+
+
+class ListingCounter(FaultProxy):
+    """The fault proxy, well behaved, recording each request's method and query."""
+
+    def __init__(self, upstream: str, port: int):
+        super().__init__(upstream, port)
+        self.seen: list[tuple[str, str]] = []
+
+    async def _handle(self, request):  # type: ignore[override]
+        self.seen.append((request.method, request.query_string))
+        return await super()._handle(request)
+
+
+def test_s3_glob_one_listing_request_per_thousand_keys(s3fs_root, s3_server):
+    # 2,500 keys put straight into the moto server's store (2,500 PUTs would take a
+    # minute); the listing itself goes through HTTP to the real server, via the proxy.
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.s3.models import s3_backends
+
+    backend = s3_backends[DEFAULT_ACCOUNT_ID]["global"]
+    for i in range(2500):
+        backend.put_object("intake-mrc-test", f"many/d{i % 3}/f{i:05d}.mrc", b"x")
+    proxy = ListingCounter(s3_server["endpoint"], free_port()).start()
+    try:
+        options = {
+            "key": S3_KEY,
+            "secret": S3_SECRET,
+            "client_kwargs": {"endpoint_url": proxy.url},
+            "skip_instance_cache": True,
+        }
+        cat = glob_catalog("s3://intake-mrc-test/many/", options)
+        assert len(cat) == 2500
+        listings = [q for m, q in proxy.seen if m == "GET" and "list-type=2" in q]
+        assert len(listings) == 3, proxy.seen
+        assert len(proxy.seen) == 3  # nothing else: no HEAD, no request per key
+        assert cat["f02499"].metadata["size_bytes"] == 1
+    finally:
+        proxy.stop()
