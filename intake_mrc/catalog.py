@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import posixpath
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -278,20 +277,44 @@ def _group_paths(group: AcquisitionFiles) -> list[str]:
 
 
 def _name_entries(entries: list[CatalogEntry]) -> None:
-    """Stable identifiers; a clash takes the parent folder's name, then a short hash."""
-    wanted = [identifier(e.name) for e in entries]
-    counts: dict[str, int] = {}
-    for name in wanted:
-        counts[name] = counts.get(name, 0) + 1
+    """Stable identifiers that say which file is which. A name that clashes moves on to the
+    next of: the stem (``EMD_3001``), the whole file name (``EMD_3001_map`` beside
+    ``EMD_3001_map_bz2``), the parent folder and the stem (``a_x_y`` beside ``c_x_y``), the
+    parent and the whole name, then more folders. A short hash is added only when even the
+    full paths map to one identifier (``a b.mrc`` and ``a_b.mrc``)."""
+    candidates = [_name_candidates(e) for e in entries]
+    level = [0] * len(entries)
+    while True:
+        names = [c[min(lv, len(c) - 1)] for c, lv in zip(candidates, level, strict=True)]
+        counts: dict[str, int] = {}
+        for name in names:
+            counts[name] = counts.get(name, 0) + 1
+        clashing = [
+            i for i, n in enumerate(names) if counts[n] > 1 and level[i] < len(candidates[i]) - 1
+        ]
+        if not clashing:
+            break
+        for i in clashing:
+            level[i] += 1
     taken: set[str] = set()
-    for entry, name in zip(entries, wanted, strict=True):
-        if counts[name] > 1:
-            parent = basename(posixpath.dirname(entry.url)) or "root"
-            name = identifier(f"{parent}_{name}")
-        if name in taken:
+    for entry, name in zip(entries, names, strict=True):
+        if counts[name] > 1 or name in taken:
             name = f"{name}_{hashlib.sha1(entry.url.encode()).hexdigest()[:8]}"
         taken.add(name)
         entry.name = name
+
+
+def _name_candidates(entry: CatalogEntry) -> list[str]:
+    """Ever longer names for an entry, from its stem to its whole path."""
+    parts = [p for p in _decoded(entry.url).split("/") if p and not p.endswith(":")]
+    stem, whole = identifier(entry.name), identifier(parts[-1] if parts else entry.name)
+    out = [stem, whole]
+    folders = parts[:-1]
+    for k in range(1, len(folders) + 1):
+        prefix = "_".join(folders[-k:])
+        out += [identifier(f"{prefix}_{stem}"), identifier(f"{prefix}_{whole}")]
+    # Consecutive duplicates (a stem equal to its file name) are one step.
+    return [n for i, n in enumerate(out) if i == 0 or n != out[i - 1]]
 
 
 def _token(text: str) -> str:
@@ -450,13 +473,20 @@ def write_catalog(
     write_storage_options: dict[str, Any] | None = None,
     relative: bool = False,
     headers: bool = False,
+    empty_ok: bool = True,
 ) -> int:
     """List ``urlpath``, write its catalog YAML to ``path``; returns the entry count.
 
     ``write_storage_options`` (default: ``storage_options`` without credentials) is what the
     catalog stores for reading. ``relative`` writes local paths relative to the catalog.
-    ``headers`` indexes every header first (see :func:`glob_catalog`)."""
+    ``headers`` indexes every header first (see :func:`glob_catalog`). ``empty_ok=False``
+    raises ``FileNotFoundError`` instead of writing a catalog without entries."""
     entries = _listed_entries(urlpath, storage_options, progress, headers)
+    if not entries and not empty_ok:
+        raise FileNotFoundError(
+            f"{redact_url(urlpath)}: no MRC files or Direct Electron acquisitions found there; "
+            f"nothing written to {path}"
+        )
     written = storage_options if write_storage_options is None else write_storage_options
     local_catalog = "://" not in path and "::" not in path
     folder = os.path.dirname(os.path.abspath(path)) if local_catalog else None

@@ -1,19 +1,253 @@
-"""The ``intake-mrc`` command line: ``info`` (describe a file), ``catalog`` (write a catalog
-of a folder, glob or bucket) and ``demo``. Errors are one line on stderr and a non-zero
-exit, no traceback."""
+"""The ``intake-mrc`` command line: ``info`` (describe a file), ``validate`` (MRC2014 and our
+checks), ``catalog`` (write a catalog of a folder, glob or bucket) and ``demo``.
+
+Each command is two functions: ``add_NAME(subparsers)`` declares its arguments (every one
+with help text) and sets ``run=`` to ``run_NAME(args) -> exit code``. ``COMMANDS`` lists the
+``add_`` functions; a new command adds its own pair and one line there. Shared argument
+groups: :func:`add_storage_options` and :func:`add_open_options` (every ``open_mrc`` option).
+
+Only argparse, json and sys are imported at start, so that ``--help`` and ``--version`` answer
+at once; dask, fsspec and the readers are imported by the command that runs. Errors are one
+line on stderr (``intake-mrc: error: ...``) and exit 1; usage errors (bad arguments, bad
+``--storage-options``) exit 2, as argparse does. Progress bars appear on stderr only when it
+is a terminal (``intake_mrc.progress``).
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from typing import Any
 
-from .api import open_mrc
+from . import __version__
 
 
-def _info(args: argparse.Namespace) -> dict[str, Any]:
-    f = open_mrc(args.url, storage_options=json.loads(args.storage_options or "{}"))
+class UsageError(Exception):
+    """A problem with the command line itself: reported like argparse's errors (exit 2)."""
+
+
+def plural(n: int, word: str, words: str | None = None) -> str:
+    """``1 entry``, ``2 entries``, ``0 files``."""
+    return f"{n} {word if n == 1 else (words or word + 's')}"
+
+
+# --- shared arguments ---------------------------------------------------------------------
+
+
+def _json_object(text: str) -> dict[str, Any]:
+    # The text itself is never echoed: it may hold credentials.
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise argparse.ArgumentTypeError(
+            f"not valid JSON ({error.msg} at line {error.lineno} column {error.colno}); "
+            "expected an object such as '{\"anon\": true}'"
+        ) from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(
+            f"expected a JSON object ({{...}}), got a JSON {type(value).__name__}"
+        )
+    return value
+
+
+def add_storage_options(parser: argparse.ArgumentParser, extra_help: str = "") -> None:
+    parser.add_argument(
+        "--storage-options",
+        type=_json_object,
+        default={},
+        metavar="JSON",
+        help="fsspec storage options as a JSON object, e.g. '{\"anon\": true}' for a public "
+        "bucket; credentials are better left to the environment" + extra_help,
+    )
+
+
+def check_storage_options(url: str, options: dict[str, Any]) -> None:
+    """Unknown storage options are a usage error, named before anything is read."""
+    from .storage.options import unknown_storage_options
+
+    problems = unknown_storage_options(url, options)
+    if problems:
+        raise UsageError("--storage-options: " + "; ".join(problems))
+
+
+def _navigation_shape(text: str) -> tuple[int, ...] | str:
+    if text in ("auto", "none"):
+        return text
+    try:
+        shape = tuple(int(part) for part in text.replace("x", ",").split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected X,Y (scan positions along x then y, e.g. 8,4) or 'auto', not {text!r}"
+        ) from None
+    if not shape or any(n <= 0 for n in shape):
+        raise argparse.ArgumentTypeError(f"sizes must be positive, not {text!r}")
+    return shape
+
+
+def _chunks(text: str) -> Any:
+    """dask chunks for the stack axes: 'auto', 10, '2,-1', or JSON ({"0": 4}, [2, -1])."""
+    text = text.strip()
+    if text == "auto":
+        return "auto"
+    try:
+        if text.startswith(("{", "[")):
+            value = json.loads(text)
+            if isinstance(value, dict):
+                return {int(k): v for k, v in value.items()}
+            return tuple(value)
+        if "," in text:
+            return tuple("auto" if p.strip() == "auto" else int(p) for p in text.split(","))
+        return int(text)
+    except (ValueError, json.JSONDecodeError):
+        raise argparse.ArgumentTypeError(
+            f"expected 'auto', a number, numbers with commas (2,-1) or JSON, not {text!r}"
+        ) from None
+
+
+def _optional_url(text: str) -> str | None:
+    return None if text == "none" else text
+
+
+def add_open_options(parser: argparse.ArgumentParser) -> None:
+    """Every ``open_mrc`` argument as an option (read back by :func:`open_kwargs`)."""
+    group = parser.add_argument_group("how to open the file (open_mrc's arguments)")
+    group.add_argument(
+        "--navigation-shape",
+        type=_navigation_shape,
+        default=None,
+        metavar="X,Y",
+        help="reshape a stack of diffraction patterns to this scan (x then y, RosettaSciIO's "
+        "order), or 'auto' to take it from the FEI scan size; DE movies take it from the "
+        "info file",
+    )
+    group.add_argument(
+        "--chunks",
+        type=_chunks,
+        default="auto",
+        metavar="CHUNKS",
+        help="dask chunks along the stack axes: 'auto' (default), frames per chunk (10), one "
+        "per axis (2,-1) or JSON; frames are never split",
+    )
+    group.add_argument(
+        "--mmap-mode",
+        choices=["c", "r", "r+", "none"],
+        default="c",
+        help="memory-map local files: c (copy-on-write, default), r, r+ (writes go to the "
+        "file) or none (positioned reads)",
+    )
+    group.add_argument(
+        "--signed-bytes",
+        choices=["auto", "signed", "unsigned"],
+        default="auto",
+        help="mode 0: int8 or uint8; 'auto' follows IMOD's flags and DE movies",
+    )
+    group.add_argument(
+        "--axis-order",
+        choices=["file", "xyz"],
+        default="file",
+        help="'file' keeps the stored order (as mrcfile); 'xyz' presents z, y, x",
+    )
+    group.add_argument(
+        "--metadata-file",
+        type=_optional_url,
+        default="auto",
+        metavar="PATH|URL",
+        help="Direct Electron _info.txt: a path or URL, 'auto' (next to a *_movie.mrc, the "
+        "default) or 'none'",
+    )
+    group.add_argument(
+        "--virtual-image",
+        action="append",
+        metavar="[NAME=]PATH",
+        help="a DE virtual detector image (repeatable); replaces discovery",
+    )
+    group.add_argument(
+        "--external-image",
+        action="append",
+        metavar="[NAME=]PATH",
+        help="a DE external detector image (repeatable); replaces discovery",
+    )
+    group.add_argument(
+        "--scan-file",
+        type=_optional_url,
+        default="auto",
+        metavar="PATH|URL",
+        help="scan-coordinates CSV of a DE Random or XY-file scan: a path or URL, 'auto' "
+        "(next to the movie, the default) or 'none'",
+    )
+    group.add_argument(
+        "--partial-scan",
+        choices=["error", "pad"],
+        default="error",
+        help="an interrupted DE raster scan: 'error' (default) or 'pad' with zeros",
+    )
+
+
+def _images(values: list[str] | None) -> Any:
+    """``NAME=PATH`` pairs give a dict, bare paths a list (a ``=`` after a ``/`` or ``:`` is
+    part of the path, e.g. a query string)."""
+    if not values:
+        return None
+    pairs = [value.partition("=") for value in values]
+    named = [bool(sep) and "/" not in name and ":" not in name for name, sep, _ in pairs]
+    if all(named):
+        return {name: path for name, _, path in pairs}
+    if any(named):
+        raise UsageError("give every --virtual-image/--external-image as NAME=PATH, or none")
+    return list(values)
+
+
+def open_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    """``open_mrc`` keyword arguments from :func:`add_open_options`' options."""
+    navigation = args.navigation_shape
+    return {
+        "storage_options": args.storage_options,
+        "navigation_shape": None if navigation == "none" else navigation,
+        "chunks": args.chunks,
+        "mmap_mode": None if args.mmap_mode == "none" else args.mmap_mode,
+        "signed_bytes": args.signed_bytes,
+        "axis_order": args.axis_order,
+        "metadata_file": args.metadata_file,
+        "virtual_images": _images(args.virtual_image),
+        "external_images": _images(args.external_image),
+        "scan_file": args.scan_file,
+        "partial_scan": args.partial_scan,
+    }
+
+
+# --- info ---------------------------------------------------------------------------------
+
+
+def add_info(sub: Any) -> None:
+    parser = sub.add_parser(
+        "info",
+        help="describe an MRC file (header, shape, chunks, axes, DE metadata)",
+        description="Describe an MRC file: reads the header and extended header only.",
+    )
+    parser.add_argument("url", help="path or fsspec URL (s3://, https://, ...) of the MRC file")
+    add_storage_options(parser)
+    parser.add_argument("--json", action="store_true", help="machine-readable JSON output")
+    add_open_options(parser)
+    parser.set_defaults(run=run_info)
+
+
+def run_info(args: argparse.Namespace) -> int:
+    check_storage_options(args.url, args.storage_options)
+    info = describe(args.url, **open_kwargs(args))
+    if args.json:
+        print(json.dumps(info, default=str, indent=1))
+    else:
+        _print_info(info)
+    return 0
+
+
+def describe(url: Any, **kwargs: Any) -> dict[str, Any]:
+    """What ``intake-mrc info`` shows, as a JSON-ready dict."""
+    from .api import open_mrc
+
+    f = open_mrc(url, **kwargs)
     arr = f.to_dask()
     extended: dict[str, Any] | None = None
     if f.extended_header_type is not None:
@@ -52,8 +286,11 @@ def _info(args: argparse.Namespace) -> dict[str, Any]:
 def _print_info(info: dict[str, Any]) -> None:
     print(f"{info['file']}")
     print(f"  shape {tuple(info['shape'])}  dtype {info['dtype']}")
+    n_blocks = 1
+    for c in info["chunks"]:
+        n_blocks *= len(c)
     print(
-        f"  chunks {tuple(len(c) for c in info['chunks'])} blocks, "
+        f"  chunks {tuple(len(c) for c in info['chunks'])} ({plural(n_blocks, 'block')}), "
         f"first block {tuple(c[0] for c in info['chunks'])}"
     )
     print(f"  voxel size (Å) {tuple(info['voxel_size_angstrom'])}")
@@ -70,7 +307,9 @@ def _print_info(info: dict[str, Any]) -> None:
     )
     ext = info["extended_header"]
     if ext:
-        size = f"{ext['records']} records" if "records" in ext else f"{ext['bytes']} bytes"
+        size = (
+            plural(ext["records"], "record") if "records" in ext else plural(ext["bytes"], "byte")
+        )
         print(f"  extended header: {ext['type']}, {size}")
         for key, value in list(ext.get("first_record", {}).items())[:12]:
             print(f"    {key}: {value}")
@@ -93,67 +332,175 @@ def _print_info(info: dict[str, Any]) -> None:
         print(f"  note: {note}")
 
 
-def _catalog(args: argparse.Namespace) -> None:
+# --- validate -----------------------------------------------------------------------------
+
+
+def add_validate(sub: Any) -> None:
+    parser = sub.add_parser(
+        "validate",
+        help="check files against MRC2014 (mrcfile's checks and ours); exit 1 on problems",
+        description="Check MRC files: mrcfile's MRC2014 checks (map id, machine stamp, mode, "
+        "sizes, cell, axis mapping, labels, version, extended header type, statistics, file "
+        "size) and ours (extended header records, DE metadata). One line per problem on "
+        "stdout, 'FILE: problem'; exit 0 when every file is clean, 1 otherwise. Remote files "
+        "are checked from their header alone.",
+    )
+    parser.add_argument("urls", nargs="+", metavar="URL", help="paths or fsspec URLs to check")
+    add_storage_options(parser)
+    parser.add_argument(
+        "--statistics",
+        choices=["auto", "always", "never"],
+        default="auto",
+        help="compare DMIN/DMAX/DMEAN/RMS with the data: 'auto' for local files only (reads "
+        "them whole), 'always' (remote too: downloads the data), 'never'",
+    )
+    parser.set_defaults(run=run_validate)
+
+
+def run_validate(args: argparse.Namespace) -> int:
+    from .errors import StorageError
+    from .storage.urls import redact_url
+    from .validation import validate
+
+    for url in args.urls:
+        check_storage_options(url, args.storage_options)
+    n_problems = n_bad = 0
+    for url in args.urls:
+        name = redact_url(str(url))
+        try:
+            problems = validate(url, args.storage_options, args.statistics)
+        except (OSError, StorageError) as error:
+            problems = [f"cannot read: {_one_line(error, name)}"]
+        for problem in problems:
+            print(f"{name}: {problem}")
+        n_problems += len(problems)
+        n_bad += bool(problems)
+    print(
+        f"checked {plural(len(args.urls), 'file')}: "
+        + (f"{plural(n_problems, 'problem')} in {plural(n_bad, 'file')}" if n_bad else "valid"),
+        file=sys.stderr,
+    )
+    return 1 if n_bad else 0
+
+
+def _one_line(error: BaseException, name: str) -> str:
+    text = " ".join(str(error).split()) or type(error).__name__
+    return text[len(name) + 2 :] if text.startswith(name + ": ") else text
+
+
+# --- catalog ------------------------------------------------------------------------------
+
+
+def add_catalog(sub: Any) -> None:
+    parser = sub.add_parser(
+        "catalog",
+        help="write an intake catalog of a folder, glob or bucket",
+        description="List a folder, glob or bucket prefix once and write an intake catalog "
+        "with one entry per Direct Electron acquisition or MRC file.",
+    )
+    parser.add_argument("url", help="folder, glob, s3:// prefix, or a DE info file (HTTP)")
+    parser.add_argument("-o", "--output", required=True, help="catalog YAML file to write")
+    parser.add_argument(
+        "--form",
+        choices=["v2", "legacy"],
+        default="v2",
+        help="intake 2 ('version: 2', default) or legacy ('sources:') YAML",
+    )
+    add_storage_options(parser, " (used for listing; credentials are never written to the catalog)")
+    parser.add_argument(
+        "--relative", action="store_true", help="write local paths relative to the catalog's folder"
+    )
+    parser.set_defaults(run=run_catalog)
+
+
+def run_catalog(args: argparse.Namespace) -> int:
     from .catalog import write_catalog
 
-    options = json.loads(args.storage_options or "{}")
+    check_storage_options(args.url, args.storage_options)
     n = write_catalog(
-        args.url, args.output, options, form=args.form, progress=True, relative=args.relative
+        args.url,
+        args.output,
+        args.storage_options,
+        form=args.form,
+        progress=True,
+        relative=args.relative,
+        empty_ok=False,
     )
-    print(f"wrote {n} entries to {args.output}")
+    print(f"wrote {plural(n, 'entry', 'entries')} to {args.output}")
+    return 0
+
+
+# --- demo ---------------------------------------------------------------------------------
+
+
+def add_demo(sub: Any) -> None:
+    parser = sub.add_parser(
+        "demo",
+        help="run the self-contained demo (an S3 server on 127.0.0.1; no credentials needed)",
+        description="Write sample MRC and DE files, serve them from an S3 server on "
+        "127.0.0.1, write a catalog by glob and read every entry through intake.",
+    )
+    parser.add_argument(
+        "--output-dir",
+        default="demo-output",
+        help="folder for the sample files and the catalog (default: demo-output)",
+    )
+    parser.set_defaults(run=run_demo)
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    from .demo import run
+
+    run(args.output_dir)
+    return 0
+
+
+# --- the parser and main ------------------------------------------------------------------
+
+# One line per command; each add_ function sets its run function.
+COMMANDS: list[Callable[[Any], None]] = [
+    add_info,
+    add_validate,
+    add_catalog,
+    add_demo,
+]
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="intake-mrc", description="Read MRC files and write intake catalogs of them."
+        prog="intake-mrc",
+        description="Read MRC electron-microscopy files (local, S3, HTTP) and write intake "
+        "catalogs of them.",
+        epilog="Run 'intake-mrc COMMAND --help' for a command's options.",
     )
-    sub = parser.add_subparsers(dest="command", required=True)
-    info = sub.add_parser("info", help="describe an MRC file (header, shape, chunks)")
-    info.add_argument("url")
-    info.add_argument("--storage-options", help="fsspec storage options as JSON")
-    info.add_argument("--json", action="store_true", help="machine-readable output")
-    catalog = sub.add_parser("catalog", help="write an intake catalog of a folder, glob or bucket")
-    catalog.add_argument("url", help="folder, glob, s3:// prefix, or a DE info file (HTTP)")
-    catalog.add_argument("-o", "--output", required=True, help="catalog YAML to write")
-    catalog.add_argument(
-        "--form",
-        choices=["v2", "legacy"],
-        default="v2",
-        help="intake 2 ('version: 2') or legacy ('sources:') YAML",
+    parser.add_argument(
+        "--version",
+        action="version",
+        version=f"%(prog)s {__version__}",
+        help="show the version and exit",
     )
-    catalog.add_argument(
-        "--storage-options",
-        help="fsspec storage options as JSON (credentials are used for listing and never written)",
-    )
-    catalog.add_argument(
-        "--relative", action="store_true", help="write local paths relative to the catalog's folder"
-    )
-    demo = sub.add_parser("demo", help="run the self-contained demo (local S3 server)")
-    demo.add_argument("--output-dir", default="demo-output")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add in COMMANDS:
+        add(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     try:
-        if args.command == "catalog":
-            _catalog(args)
-        elif args.command == "demo":
-            from .demo import run
-
-            run(args.output_dir)
-        elif args.command == "info":
-            info = _info(args)
-            if args.json:
-                print(json.dumps(info, default=str, indent=1))
-            else:
-                _print_info(info)
+        return int(args.run(args) or 0)
+    except UsageError as error:
+        print(f"intake-mrc {args.command}: error: {error}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `intake-mrc info ... | head`
+        return 0
     except Exception as error:  # noqa: BLE001 - one line, no traceback, for any failure
-        print(f"intake-mrc: error: {error}", file=sys.stderr)
+        message = " ".join(str(error).split()) or type(error).__name__
+        print(f"intake-mrc: error: {message}", file=sys.stderr)
         return 1
-    return 0
 
 
 if __name__ == "__main__":

@@ -398,8 +398,12 @@ def parse_main_header(
     map_ok = fields["map"] in ("MAP", "MAP\x00")
 
     def fail(message: str, field_name: str) -> MRCFormatError:
-        hint = "" if map_ok else " (no 'MAP ' id at byte 208: probably not an MRC file)"
-        return MRCFormatError(message + hint, source, field_name)
+        if not map_ok and not rule.startswith("machine stamp"):
+            # No id, no stamp and no byte order that makes sense: say that first.
+            message = f"not an MRC file: no 'MAP ' id at byte 208, {message}"
+        elif not map_ok:
+            message += " (no 'MAP ' id at byte 208: probably not an MRC file)"
+        return MRCFormatError(message, source, field_name)
 
     mode = fields["mode"]
     if mode not in MODES:

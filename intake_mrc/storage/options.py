@@ -1,0 +1,71 @@
+"""Which storage options a filesystem does not know: a misspelt option (``anno`` for ``anon``)
+is otherwise silently ignored by some fsspec filesystems and fails much later as a read
+error in others (HTTP passes unknown options to every request). The command line reports
+them first, by name."""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+from typing import Any
+
+# Options every fsspec filesystem takes (instance caching and listings cache).
+_COMMON = {"use_listings_cache", "listings_expiry_time", "max_paths", "skip_instance_cache"}
+
+
+def _init_parameters(cls: type) -> set[str]:
+    names: set[str] = set()
+    for klass in cls.__mro__:
+        init = klass.__dict__.get("__init__")
+        if init is None:
+            continue
+        try:
+            parameters = inspect.signature(init).parameters.values()
+        except (TypeError, ValueError):
+            continue
+        names.update(
+            p.name
+            for p in parameters
+            if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name != "self"
+        )
+    return names
+
+
+def known_storage_options(protocol: str) -> set[str] | None:
+    """The option names the filesystem of ``protocol`` accepts; None when that cannot be
+    told (the filesystem's package is not installed)."""
+    import fsspec
+
+    try:
+        cls = fsspec.get_filesystem_class(protocol)
+    except (ImportError, ValueError):
+        return None
+    known = _init_parameters(cls) | _COMMON
+    if protocol in ("http", "https"):
+        # HTTPFileSystem hands its other options to every aiohttp request.
+        import aiohttp
+
+        known |= _init_parameters(aiohttp.ClientSession) - {"loop"}
+        known |= set(inspect.signature(aiohttp.ClientSession._request).parameters) - {"self"}
+    return known
+
+
+def unknown_storage_options(url: str, storage_options: dict[str, Any]) -> list[str]:
+    """Descriptions of the options ``url``'s filesystem would not understand, with the
+    closest known name; empty when all are known or the URL is chained (options are then
+    per protocol, and fsspec dispatches them)."""
+    if not storage_options or "::" in url:
+        return []
+    protocol = url.split("://", 1)[0] if "://" in url else "file"
+    known = known_storage_options(protocol)
+    if known is None:
+        return []
+    out = []
+    for name in sorted(set(storage_options) - known):
+        close = difflib.get_close_matches(name, sorted(known), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        out.append(f"unknown storage option {name!r} for {protocol}://{hint}")
+    return out
+
+
+__all__ = ["known_storage_options", "unknown_storage_options"]

@@ -1,0 +1,87 @@
+"""``validate``: the problems of one MRC file, as lines of text (front end of
+``intake-mrc validate``).
+
+It wires the pure checks of ``format.validate`` (mrcfile's MRC2014 checks) to a store, adds
+what our reader finds (extended headers that do not fit, Direct Electron metadata that does
+not fit the movie, data that do not fit the file), and, for local files, the data statistics
+against the header's DMIN/DMAX/DMEAN/RMS. Remote files are checked from their header alone
+(one ranged read, plus the size from the listing or one HEAD request): no data are fetched.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from .errors import MetadataError, MRCFormatError
+from .format.header import detect_compression
+from .format.validate import header_problems, statistics_problems
+
+Statistics = Literal["auto", "always", "never"]
+
+
+def is_local(urlpath: Any) -> bool:
+    text = str(urlpath)
+    return "://" not in text and "::" not in text or text.startswith("file://")
+
+
+def validate(
+    urlpath: Any,
+    storage_options: dict[str, Any] | None = None,
+    statistics: Statistics = "auto",
+) -> list[str]:
+    """The file's problems, one string each; an empty list when it is valid MRC2014.
+
+    ``statistics``: "auto" compares the header's statistics with the data for local files
+    only (that reads every byte), "always" also for remote files, "never" skips it. Errors
+    reaching the file (missing, forbidden) raise, as ``open_mrc`` does."""
+    from .api import open_mrc
+    from .mrc import FIRST_READ_NBYTES
+    from .storage import DecompressedStore, open_store
+
+    store = open_store(urlpath, storage_options)
+    head = store.head(FIRST_READ_NBYTES)
+    compression = detect_compression(head)
+    if compression and head[208:211] != b"MAP":
+        whole = head if store.known_size() == len(head) else None
+        store = DecompressedStore(store, compression, whole)
+        try:
+            head = store.head(FIRST_READ_NBYTES)
+        except MRCFormatError as error:  # not decompressible
+            return [_without_source(error)]
+    problems = header_problems(head, store.size())
+    if problems and problems[0].startswith("not an MRC file"):
+        return problems
+    try:
+        f = open_mrc(urlpath, storage_options)
+    except MetadataError as error:
+        return problems + [_without_source(error)]
+    except MRCFormatError as error:
+        # The header checks above already name what the reader refuses; keep its words
+        # only when they add something.
+        message = _without_source(error)
+        return problems if problems else [message]
+    extended = getattr(f, "_extended", None)
+    problems.extend(f"extended header: {note}" for note in getattr(extended, "notes", []))
+    wanted = statistics == "always" or (statistics == "auto" and is_local(urlpath))
+    if wanted and f.dtype.kind != "c":
+        problems.extend(statistics_problems(f.header, *_data_statistics(f)))
+    return problems
+
+
+def _data_statistics(f: Any) -> tuple[float, float, float, float]:
+    """Minimum, maximum, mean and standard deviation in one pass over the chunks."""
+    import dask
+    import dask.array as da
+
+    arr = f.to_dask()
+    stats = dask.compute(arr.min(), arr.max(), arr.mean(dtype="f8"), da.std(arr.astype("f8")))
+    return tuple(float(v) for v in stats)  # type: ignore[return-value]
+
+
+def _without_source(error: MRCFormatError) -> str:
+    text = str(error)
+    prefix = f"{error.source}: " if error.source else ""
+    return text[len(prefix) :] if prefix and text.startswith(prefix) else text
+
+
+__all__ = ["validate"]
