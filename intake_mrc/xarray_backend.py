@@ -232,6 +232,10 @@ class MRCBackendEntrypoint(BackendEntrypoint):
         "signed_bytes",
         "axis_order",
         "metadata_file",
+        "scan_file",
+        "partial_scan",
+        "virtual_images",
+        "external_images",
         "mmap_mode",
         "images",
         "name",
@@ -247,6 +251,10 @@ class MRCBackendEntrypoint(BackendEntrypoint):
         signed_bytes: str = "auto",
         axis_order: str = "file",
         metadata_file: Any = "auto",
+        scan_file: Any = "auto",
+        partial_scan: str = "error",
+        virtual_images: Any = None,
+        external_images: Any = None,
         mmap_mode: str | None = "c",
         images: bool = False,
         name: str | None = None,
@@ -265,6 +273,10 @@ class MRCBackendEntrypoint(BackendEntrypoint):
             signed_bytes=signed_bytes,  # type: ignore[arg-type]
             axis_order=axis_order,  # type: ignore[arg-type]
             metadata_file=metadata_file,
+            scan_file=scan_file,
+            partial_scan=partial_scan,  # type: ignore[arg-type]
+            virtual_images=virtual_images,
+            external_images=external_images,
             mmap_mode=mmap_mode,
         )
         ds = to_dataset(f, images=images, name=name, lazy="backend")

@@ -206,3 +206,31 @@ def test_same_name_for_open_mfdataset_and_file_objects():
     with open(plain, "rb") as fileobj:
         da = xr.open_dataarray(fileobj, engine="mrc")
         np.testing.assert_array_equal(da.values, expected)
+
+
+def test_de_partial_scan_dataset_over_s3(tmp_path, s3_upload, s3_server):
+    from dewriter import write_acquisition
+
+    acq = write_acquisition(tmp_path / "de", scan=(5, 3), frame=(6, 4), n_frames=11)
+    urls = s3_upload(*acq["all"], prefix="xr-de")
+    (movie_url,) = [u for u in urls if u.endswith("_movie.mrc")]
+    ds = xr.open_dataset(
+        movie_url,
+        engine="mrc",
+        storage_options=s3_server["storage_options"],
+        partial_scan="pad",
+        images=True,
+        chunks={},
+    )
+    movie = ds[f"{acq['stem']}_movie.mrc"]
+    assert movie.dims == ("y", "x", "ky", "kx") and movie.shape == (3, 5, 4, 6)
+    assert ds["x"].values == pytest.approx(0.25 * np.arange(5))
+    assert ds["y"].values == pytest.approx(0.5 * np.arange(3))
+    assert ds["kx"].attrs["units"] == "mrad" and ds["kx"].values[1] == pytest.approx(0.75)
+    index = np.arange(15).reshape(3, 5)
+    expected = np.where(index < 11, index, 0)  # frame k holds k; not scanned reads 0
+    np.testing.assert_array_equal(movie.values[:, :, 2, 3], expected)
+    for name, (_, image) in acq["virtual"].items():
+        assert ds[f"virtual:{name}"].dims == ("y", "x")
+        np.testing.assert_array_equal(ds[f"virtual:{name}"].values, image)
+    np.testing.assert_array_equal(ds["external:Ext #1"].values, np.full((3, 5), 100.0))
