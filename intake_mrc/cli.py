@@ -1,5 +1,6 @@
 """The ``intake-mrc`` command line: ``info`` (describe a file), ``validate`` (MRC2014 and our
-checks), ``catalog`` (write a catalog of a folder, glob or bucket) and ``demo``.
+checks), ``catalog`` (write a catalog of a folder, glob or bucket), ``refs`` (kerchunk references)
+and ``demo``.
 
 Each command is two functions: ``add_NAME(subparsers)`` declares its arguments (every one
 with help text) and sets ``run=`` to ``run_NAME(args) -> exit code``. ``COMMANDS`` lists the
@@ -430,6 +431,73 @@ def run_catalog(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- refs ---------------------------------------------------------------------------------
+
+
+def add_refs(sub: Any) -> None:
+    parser = sub.add_parser(
+        "refs",
+        help="write kerchunk references: the file as a zarr store, no bytes copied",
+        description="Write kerchunk version-1 references of an MRC file: zarr metadata plus "
+        "[url, offset, length] per chunk of whole frames. Read them with fsspec's "
+        "reference:// filesystem and zarr or xarray; intake_mrc is not needed there.",
+    )
+    parser.add_argument("url", help="path or fsspec URL (s3://, https://, ...) of the MRC file")
+    parser.add_argument(
+        "-o", "--output", required=True, help="JSON file to write (a folder with --parquet)"
+    )
+    add_storage_options(parser, " (for reading the header; never written to the references)")
+    parser.add_argument(
+        "--frames-per-chunk",
+        type=int,
+        default=None,
+        metavar="N",
+        help="whole frames per zarr chunk; must tile the stack (default: up to 64 MiB)",
+    )
+    parser.add_argument(
+        "--zarr-format",
+        type=int,
+        choices=[2, 3],
+        default=2,
+        help="zarr metadata: 2 (.zarray, default) or 3 (zarr.json)",
+    )
+    parser.add_argument(
+        "--target-url",
+        metavar="URL",
+        help="URL written into the references instead of the file's own (a public mirror); "
+        "no credentials",
+    )
+    parser.add_argument(
+        "--parquet",
+        action="store_true",
+        help="write kerchunk's parquet form (a folder; advised above 100,000 chunks; needs "
+        "intake-mrc[references])",
+    )
+    add_open_options(parser)
+    parser.set_defaults(run=run_refs)
+
+
+def run_refs(args: argparse.Namespace) -> int:
+    from .references import PARQUET_ADVISED_CHUNKS, n_chunks, references_for, write_references
+
+    check_storage_options(args.url, args.storage_options)
+    kwargs = open_kwargs(args)
+    refs = references_for(
+        args.url,
+        kwargs.pop("storage_options"),
+        args.frames_per_chunk,
+        url=args.target_url,
+        zarr_format=args.zarr_format,
+        **kwargs,
+    )
+    count = n_chunks(refs)
+    write_references(refs, args.output, parquet=args.parquet)
+    print(f"wrote {plural(count, 'chunk reference')} to {args.output}")
+    if count > PARQUET_ADVISED_CHUNKS and not args.parquet:
+        print(f"note: {count} chunks; --parquet reads faster at this size", file=sys.stderr)
+    return 0
+
+
 # --- demo ---------------------------------------------------------------------------------
 
 
@@ -462,6 +530,7 @@ COMMANDS: list[Callable[[Any], None]] = [
     add_info,
     add_validate,
     add_catalog,
+    add_refs,
     add_demo,
 ]
 

@@ -465,5 +465,12 @@ class MRCFile:
 
         return to_hyperspy(self, lazy=lazy)
 
+    def to_references(self, frames_per_chunk: int | None = None, **kwargs: Any) -> dict[str, Any]:
+        """Kerchunk version-1 references (zarr metadata + ``[url, offset, length]`` per chunk
+        of whole frames); see :func:`intake_mrc.references.to_references` for options."""
+        from .references import to_references
+
+        return to_references(self, frames_per_chunk, **kwargs)
+
     def __repr__(self) -> str:
         return f"<MRCFile {self.name!r} shape={self.shape} dtype={self.dtype}>"
