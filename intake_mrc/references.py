@@ -62,17 +62,6 @@ class FrameReferences:
         return tuple(self.frame_grid.shape) + self.frame_shape
 
 
-def dimension_names(f: MRCFile) -> tuple[str, ...]:
-    """The axes' names made distinct (xarray needs it) the way ``to_xarray`` does."""
-    names: list[str] = []
-    for axis in f.axes:
-        name = str(axis["name"])
-        while name in names:
-            name += "_"
-        names.append(name)
-    return tuple(names)
-
-
 def target_url(f: MRCFile, url: str | None = None) -> str:
     """The URL readers of the references fetch from: ``url`` when given, else the file's
     own (``file://`` + absolute path locally, the inner URL of a cache chain)."""
@@ -131,6 +120,19 @@ def frame_references(f: MRCFile, url: str | None = None) -> FrameReferences:
         raise NotReferenceableError(
             "mode 101 packs two 4-bit pixels per byte; zarr cannot unpack them", f.name, "mode"
         )
+    if layout.shift_bytes:
+        raise NotReferenceableError(
+            "IMOD's signed bytes are handed out shifted by +128 (as IMOD reads them); zarr "
+            "cannot shift: pass signed_bytes='signed' to describe the stored int8",
+            f.name,
+            "imod_flags",
+        )
+    if getattr(f, "axis_permutation", None) is not None:
+        raise NotReferenceableError(
+            f"axis_order={f.axis_order!r} transposes the stored axes, and zarr v2 chunks "
+            "cannot: describe the file in axis_order='file' (the default)",
+            f.name,
+        )
     source = target_url(f, url)
     nav = frames.navigation_shape
     if frames.frame_table is not None:
@@ -153,7 +155,7 @@ def frame_references(f: MRCFile, url: str | None = None) -> FrameReferences:
         frame_nbytes=layout.frame_nbytes,
         dtype=layout.stored_dtype,
         frame_shape=(layout.ny, layout.nx),
-        dimension_names=dimension_names(f),
+        dimension_names=tuple(f.dimension_names()),
     )
     if refs.shape != tuple(f.shape) or len(refs.dimension_names) != len(f.shape):
         # The array handed out is not the stored frames in order (a transposed view):
@@ -241,7 +243,7 @@ def _attributes(f: MRCFile) -> dict[str, Any]:
     return _json_safe(
         {
             "axes": axes,
-            "units": [axis["units"] or "" for axis in f.axes],
+            "units": [units for _, units in f.coordinates().values()],
             "voxel_size_angstrom": list(f.voxel_size),
             "mrc_mode": f.frame_array.layout.mode,
             "source": f.name,
@@ -344,18 +346,18 @@ def to_references(
             _v3_array(shape, chunks, geometry.dtype, dims, attributes)
         )
     if coordinates:
-        for dim, axis in zip(dims, f.axes, strict=True):
-            values = axis["offset"] + axis["scale"] * np.arange(axis["size"], dtype="<f8")
-            attrs = {"units": axis["units"] or ""}
+        for dim, (values, units) in zip(dims, f.coordinates().values(), strict=True):
+            values = np.asarray(values, dtype="<f8")
+            attrs = {"units": units}
             if zarr_format == 2:
                 refs[f"{dim}/.zarray"] = json.dumps(
-                    _v2_array((axis["size"],), (axis["size"],), np.dtype("<f8"))
+                    _v2_array(values.shape, values.shape, np.dtype("<f8"))
                 )
                 refs[f"{dim}/.zattrs"] = json.dumps({"_ARRAY_DIMENSIONS": [dim], **attrs})
                 refs[f"{dim}/0"] = _inline(values)
             else:
                 refs[f"{dim}/zarr.json"] = json.dumps(
-                    _v3_array((axis["size"],), (axis["size"],), np.dtype("<f8"), [dim], attrs)
+                    _v3_array(values.shape, values.shape, np.dtype("<f8"), [dim], attrs)
                 )
                 refs[f"{dim}/c/0"] = _inline(values)
     prefix = f"{array_name}/" if zarr_format == 2 else f"{array_name}/c/"

@@ -297,3 +297,19 @@ def test_cli_refs_refusal_is_one_line(tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 1 and "compressed" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "r").exists()
+
+
+def test_transposed_axis_order_and_imod_shifted_bytes_are_refused(tmp_path):
+    f = intake_mrc.open_mrc(MRCFILE_TESTS / "EMD-3001.map", axis_order="xyz")
+    assert f.axis_permutation is not None
+    with pytest.raises(NotReferenceableError, match="axis_order='file'"):
+        f.to_references()
+    data = np.arange(24, dtype=np.int8).reshape(2, 3, 4)
+    path = write_mrc(tmp_path / "imod.mrc", data, header={"nversion": 20140})
+    raw = bytearray(path.read_bytes())
+    raw[152:160] = np.array([1146047817, 1], "<i4").tobytes()  # IMOD stamp, signed flag
+    path.write_bytes(bytes(raw))
+    with pytest.raises(NotReferenceableError, match="signed_bytes='signed'"):
+        intake_mrc.open_mrc(path).to_references()
+    refs = intake_mrc.open_mrc(path, signed_bytes="signed").to_references()
+    assert json.loads(refs["refs"]["data/.zarray"])["dtype"] == "|i1"
