@@ -12,14 +12,25 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .api import open_mrc
     from .catalog import glob_catalog, write_catalog
-    from .errors import MetadataError, MRCFormatError, StorageError, TruncatedFileError
+    from .errors import (
+        CredentialsError,
+        MetadataError,
+        MRCFormatError,
+        ObjectChangedError,
+        RangeNotSupportedError,
+        StorageError,
+        TruncatedFileError,
+    )
     from .mrc import MRCFile
 
 _WHERE = {
     "open_mrc": ".api",
     "glob_catalog": ".catalog",
     "write_catalog": ".catalog",
+    "CredentialsError": ".errors",
     "MetadataError": ".errors",
+    "ObjectChangedError": ".errors",
+    "RangeNotSupportedError": ".errors",
     "MRCFormatError": ".errors",
     "StorageError": ".errors",
     "TruncatedFileError": ".errors",
@@ -27,9 +38,12 @@ _WHERE = {
 }
 
 __all__ = [
+    "CredentialsError",
     "MRCFile",
     "MRCFormatError",
     "MetadataError",
+    "ObjectChangedError",
+    "RangeNotSupportedError",
     "StorageError",
     "TruncatedFileError",
     "glob_catalog",

@@ -33,3 +33,16 @@ class StorageError(OSError):
         self.source = source
         prefix = f"{source}: " if source else ""
         super().__init__(prefix + message)
+
+
+class ObjectChangedError(StorageError):
+    """The remote object changed (another version, ETag, modification time or size) since it
+    was opened: reading on would mix versions. Open it again to read the new version."""
+
+
+class CredentialsError(StorageError):
+    """The server refused the request for want of (valid) credentials: permanent, not retried."""
+
+
+class RangeNotSupportedError(StorageError):
+    """The server ignores byte ranges (it answers a ranged request with the whole object)."""

@@ -5,6 +5,7 @@ truncated bodies, and ignoring Range."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 from aiohttp import ClientSession, web
 from loopserver import LoopbackServer
@@ -21,7 +22,7 @@ HOP_BY_HOP = {
 
 
 class FaultProxy(LoopbackServer):
-    """``mode`` is one of None, "503", "500", "reset", "stall", "truncate", "ignore-range";
+    """``mode`` is one of None, "503", "500", "403", "reset", "stall", "truncate", "ignore-range";
     ``failures`` is how many requests misbehave before it behaves (None: all of them)."""
 
     def __init__(self, upstream: str, port: int):
@@ -31,10 +32,13 @@ class FaultProxy(LoopbackServer):
         self.stall_seconds = 5.0
         self.requests = 0
         self.faults = 0
+        # Called with the request's number (from 1) before it is handled or forwarded.
+        self.before_request: Callable[[int], object] | None = None
         super().__init__(self._app, port)
 
     def set(self, mode: str | None, failures: int | None = None) -> None:
         self.mode, self.failures, self.requests, self.faults = mode, failures, 0, 0
+        self.before_request = None
 
     def _misbehave(self) -> bool:
         if self.mode is None:
@@ -47,11 +51,13 @@ class FaultProxy(LoopbackServer):
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         self.requests += 1
+        if self.before_request is not None:
+            self.before_request(self.requests)
         misbehave = self._misbehave()
         if misbehave:
             self.faults += 1
         mode = self.mode if misbehave else None
-        if mode in ("503", "500"):
+        if mode in ("503", "500", "403"):
             return web.Response(status=int(mode), text="injected failure")
         if mode == "reset":
             request.transport.abort()

@@ -5,6 +5,8 @@ every answer's length. It knows nothing of MRC. Stores pickle small (a path and 
 options, never data or open handles) so that dask tasks can carry them to other processes.
 
 One module per job: ``base`` (the interface), ``local``, ``remote`` (fsspec: S3, HTTP, ...),
+``ranged`` (checked ranged GETs: identity, Content-Range, deadlines, retries) with ``http``
+(aiohttp) and ``s3`` (aiobotocore), ``identity``, ``settings`` (``ReadSettings``),
 ``fileobj``, ``compressed``, ``retry`` (what is transient), ``urls`` (redaction and protocol
 defaults) and ``opener`` (``open_store``).
 """
@@ -16,6 +18,7 @@ from .local import LocalStore
 from .opener import open_store
 from .remote import REMOTE_BATCH_NBYTES, REMOTE_PART_NBYTES, FsspecStore
 from .retry import BACKOFF, RETRIES
+from .settings import SETTINGS_KEY, ReadSettings
 from .urls import CONNECT_TIMEOUT, READ_TIMEOUT, S3_ATTEMPTS_PER_CALL, redact_url
 
 __all__ = [
@@ -27,11 +30,13 @@ __all__ = [
     "REMOTE_PART_NBYTES",
     "RETRIES",
     "S3_ATTEMPTS_PER_CALL",
+    "SETTINGS_KEY",
     "ByteStore",
     "DecompressedStore",
     "FileObjectStore",
     "FsspecStore",
     "LocalStore",
+    "ReadSettings",
     "open_store",
     "redact_url",
 ]

@@ -1,8 +1,15 @@
-"""``open_store``: the store for a local path, an fsspec URL or an open file object."""
+"""``open_store``: the store for a local path, an fsspec URL or an open file object.
+
+Plain ``http(s)://`` and ``s3://`` URLs get our own checked ranged clients (``HTTPStore``,
+``S3Store``); chained URLs (``simplecache::...``) and other protocols go through fsspec
+(``FsspecStore``). An existing local path is always a local file, even when its name holds
+``::`` or ``://``.
+"""
 
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from typing import Any
 
 import fsspec
@@ -12,19 +19,58 @@ from .base import ByteStore
 from .fileobj import FileObjectStore
 from .local import LocalStore
 from .remote import FsspecStore
-from .retry import RETRIES
-from .urls import _with_defaults, redact_url
+from .settings import SETTINGS_KEY, ReadSettings, split_settings
+from .urls import S3_ATTEMPTS_PER_CALL, _with_defaults, redact_url
+
+
+def _protocols(fs: fsspec.AbstractFileSystem) -> set[str]:
+    protocol = fs.protocol
+    return set(protocol if isinstance(protocol, tuple) else (protocol,))
+
+
+def _remote_store(
+    fs: fsspec.AbstractFileSystem, path: str, name: str, settings: ReadSettings, chained: bool
+) -> ByteStore:
+    protocols = _protocols(fs)
+    if "s3" in protocols or "s3a" in protocols:
+        # s3fs's own retry loop: one attempt (ours are the retries).
+        fs.retries = S3_ATTEMPTS_PER_CALL
+    if not chained:
+        if {"http", "https"} & protocols:
+            from .http import HTTPStore
+
+            return HTTPStore(fs, path, name, settings)
+        if {"s3", "s3a"} & protocols:
+            from .s3 import S3Store
+
+            return S3Store(fs, path, name, settings)
+    return FsspecStore(fs, path, name, settings.retries, settings.backoff, settings.part_nbytes)
+
+
+def _http_settings(settings: ReadSettings, options: dict[str, Any], given: bool) -> ReadSettings:
+    """``client_kwargs={"timeout": seconds}`` (the older way) sets the connect and
+    between-bytes timeouts unless our settings were given."""
+    timeout = (options.get("client_kwargs") or {}).get("timeout")
+    if isinstance(timeout, int | float) and not given:
+        settings = replace(
+            settings, read_timeout=float(timeout), connect_timeout=min(float(timeout), 10.0)
+        )
+    return settings
 
 
 def open_store(
     urlpath_or_file: Any,
     storage_options: dict[str, Any] | None = None,
-    retries: int = RETRIES,
+    retries: int | None = None,
 ) -> ByteStore:
     """A store for a local path, an fsspec URL (chained URLs too) or an open binary file.
 
-    ``retries`` bounds our retries of transient failures for remote stores."""
-    storage_options = dict(storage_options or {})
+    ``storage_options["intake_mrc"]`` holds our read settings (``ReadSettings``); ``retries``
+    overrides their number of retries of transient failures."""
+    given = (storage_options or {}).get(SETTINGS_KEY)
+    storage_options, settings = split_settings(dict(storage_options or {}))
+    if retries is not None:
+        settings = replace(settings, retries=retries)
     if hasattr(urlpath_or_file, "read") and hasattr(urlpath_or_file, "seek"):
         fs = getattr(urlpath_or_file, "fs", None)
         path = getattr(urlpath_or_file, "path", None)
@@ -32,7 +78,9 @@ def open_store(
             # An fsspec file: reopen by path so that dask tasks can pickle the store.
             if isinstance(fs, LocalFileSystem):
                 return LocalStore(path)
-            return FsspecStore(fs, path, redact_url(fs.unstrip_protocol(path)), retries)
+            return _remote_store(
+                fs, path, redact_url(fs.unstrip_protocol(path)), settings, chained=False
+            )
         name = getattr(urlpath_or_file, "name", None)
         return FileObjectStore(urlpath_or_file, str(name) if name else "<file object>")
     if isinstance(urlpath_or_file, os.PathLike):
@@ -42,9 +90,14 @@ def open_store(
             f"expected a path, URL or binary file object, not {type(urlpath_or_file).__name__}"
         )
     url = urlpath_or_file
-    if "://" not in url and "::" not in url:
+    # An existing local file wins over URL syntax: "a::b.mrc" is a legal Linux file name.
+    if ("://" not in url and "::" not in url) or os.path.isfile(url):
         return LocalStore(url)
+    chained = "::" in url
+    if not chained and url.split("://", 1)[0].lower() in ("http", "https"):
+        explicit = isinstance(given, dict) and "read_timeout" in given
+        settings = _http_settings(settings, storage_options, given=explicit)
     fs, path = fsspec.core.url_to_fs(url, **_with_defaults(url, storage_options))
     if isinstance(fs, LocalFileSystem):
         return LocalStore(path)
-    return FsspecStore(fs, path, redact_url(url), retries)
+    return _remote_store(fs, path, redact_url(url), settings, chained)

@@ -3,15 +3,16 @@ encodings) applied to the user's storage options."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 # Network defaults where the user set none: seconds to connect and between bytes received.
 CONNECT_TIMEOUT = 10
 READ_TIMEOUT = 30
-# botocore's own attempts per request (it retries 5xx and throttling inside one call);
-# with our layer on top, a permanent failure costs (RETRIES + 1) * 2 requests.
-S3_ATTEMPTS_PER_CALL = 2
+# botocore's and s3fs's attempts per call: one, so that our layer's retries are the only
+# ones and a permanent failure costs exactly RETRIES + 1 requests.
+S3_ATTEMPTS_PER_CALL = 1
 
 
 def redact_url(url: str) -> str:
@@ -28,11 +29,16 @@ def redact_url(url: str) -> str:
     return "::".join(parts)
 
 
+_URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>)]+")
+
+
 def _describe(error: BaseException | None) -> str:
-    """A short description of an exception, free of URLs with credentials."""
+    """A short description of an exception, free of URLs with credentials (every URL in
+    the text is shown redacted)."""
     if error is None:
         return "unknown error"
     text = str(error).splitlines()[0] if str(error) else ""
+    text = _URL_IN_TEXT.sub(lambda m: redact_url(m.group(0)), text)
     for marker in ("X-Amz-", "Signature=", "AWSAccessKeyId", "token="):
         if marker in text:
             text = "(details withheld: they contain credentials)"
@@ -59,10 +65,11 @@ def _http_options(storage_options: dict[str, Any]) -> dict[str, Any]:
 
 
 def _s3_options(storage_options: dict[str, Any]) -> dict[str, Any]:
-    """S3 options with botocore's retries and timeouts bounded unless the user set them."""
+    """S3 options: one attempt per call in botocore and in s3fs (our layer owns retries,
+    whatever the user's config says) and bounded timeouts unless the user set them."""
     options = dict(storage_options)
     config = dict(options.get("config_kwargs") or {})
-    config.setdefault("retries", {"total_max_attempts": S3_ATTEMPTS_PER_CALL, "mode": "standard"})
+    config["retries"] = {"total_max_attempts": S3_ATTEMPTS_PER_CALL, "mode": "standard"}
     config.setdefault("connect_timeout", CONNECT_TIMEOUT)
     config.setdefault("read_timeout", READ_TIMEOUT)
     options["config_kwargs"] = config
