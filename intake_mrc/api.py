@@ -10,7 +10,7 @@ from .directelectron.naming import stem_of
 from .directelectron.scan import PartialScan
 from .format.header import SignedBytes
 from .mrc import AxisOrder, MRCFile
-from .storage import open_store
+from .storage import ByteStore, open_store
 
 
 def open_mrc(
@@ -30,7 +30,8 @@ def open_mrc(
     """Open an MRC file lazily: only the header and extended header are read.
 
     ``urlpath_or_file`` is a local path, an fsspec URL (``s3://``, ``https://``,
-    ``memory://``, chained ``simplecache::s3://...``) or an open binary file object.
+    ``memory://``, chained ``simplecache::s3://...``), an open binary file object or an
+    ``intake_mrc.storage.ByteStore``.
     ``navigation_shape`` is in RosettaSciIO's (x, y) order: the array becomes
     ``reversed(navigation_shape) + (ny, nx)``; "auto" takes it from the FEI1/FEI2 "Scan
     size" box when that holds exactly the frames (Velox 4D-STEM), else keeps the stack (for
@@ -50,7 +51,12 @@ def open_mrc(
     Random or XY-file scan ("auto": next to the movie). ``partial_scan="pad"`` zero-fills
     the positions an interrupted raster scan did not reach (the default is an error).
     """
-    store = open_store(urlpath_or_file, storage_options)
+    # A ByteStore is taken as is (front ends with their own storage, e.g. obspec stores).
+    store = (
+        urlpath_or_file
+        if isinstance(urlpath_or_file, ByteStore)
+        else open_store(urlpath_or_file, storage_options)
+    )
     is_de_movie = stem_of(store.basename) is not None
     if is_de_movie or not (metadata_file is None or metadata_file == "auto"):
         return open_de_movie(
