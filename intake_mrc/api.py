@@ -57,7 +57,8 @@ def open_mrc(
         if isinstance(urlpath_or_file, ByteStore)
         else open_store(urlpath_or_file, storage_options)
     )
-    is_de_movie = stem_of(store.basename) is not None
+    found = stem_of(store.basename)
+    is_de_movie = found is not None and found[1] == "movie"  # any {stem}_movie.mrc
     if is_de_movie or not (metadata_file is None or metadata_file == "auto"):
         return open_de_movie(
             store,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import math
+import os
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import replace
 from typing import Any
@@ -22,6 +23,7 @@ from .naming import (
     basename,
     classify,
     dataset_id_of,
+    dedupe,
     group_acquisitions,
     saved_file_names,
     stem_of,
@@ -61,19 +63,36 @@ class LazyImages(Mapping[str, MRCFile]):
         """Name -> file name or URL, without opening anything."""
         return self._table()[1]
 
-    def __getitem__(self, name: str) -> MRCFile:
-        if name not in self._opened:
-            self._opened[name] = self._table()[0][name]()
-        return self._opened[name]
-
     def __iter__(self) -> Iterator[str]:
         return iter(self._table()[0])
 
     def __len__(self) -> int:
         return len(self._table()[0])
 
+    def __getitem__(self, name: str) -> MRCFile:
+        if name not in self._opened:
+            table = self._table()[0]
+            if name not in table:
+                raise KeyError(f"no image {name!r}; the images are {sorted(table)}")
+            self._opened[name] = table[name]()
+        return self._opened[name]
+
     def __repr__(self) -> str:
         return f"LazyImages({self.sources!r})"
+
+    def __reduce__(self) -> Any:
+        # Pickling resolves which images exist (one folder listing at most); the openers
+        # are partials of module functions over stores, so they pickle with their file.
+        openers, sources = self._table()
+        return (_resolved_images, (openers, sources, dict(self._opened)))
+
+
+def _resolved_images(
+    openers: dict[str, Callable[[], MRCFile]], sources: dict[str, str], opened: dict[str, MRCFile]
+) -> LazyImages:
+    images = LazyImages(lambda: (openers, sources))
+    images._opened.update(opened)
+    return images
 
 
 def _read_text_source(
@@ -122,8 +141,11 @@ def _discover(
         notes += [
             f"ignored {key!r}: not a file of this acquisition in its folder" for key in ignored
         ]
-    # Only names of this stem (and of longer stems that extend it) can belong to it.
+    # Only names of this stem (and of longer stems that extend it) can belong to it. The
+    # movie and info names are added when missing (an info file given from elsewhere): a
+    # stem that is not a dataset id groups only with both.
     mine = [name for name in listing if name.startswith(stem + "_")]
+    mine += [n for n in (f"{stem}_movie.mrc", f"{stem}_info.txt") if n not in mine]
     group = next((g for g in group_acquisitions(mine)[0] if g.stem == stem), None)
     return (group.virtual, group.external, notes) if group else ({}, {}, notes)
 
@@ -138,21 +160,37 @@ def _image_table(
     """Openers and display names: the user's list when given (honoured as is), else the
     files discovered next to the movie. Images with one value per scan point take the
     scan's shape."""
+    openers: dict[str, Callable[[], MRCFile]]
     if given is not None:
         named = _as_named(given)
-        stores = {n: (lambda t=t: open_store(t, storage_options)) for n, t in named.items()}
+        openers = {
+            n: functools.partial(_open_given, t, storage_options, nav_shape)
+            for n, t in named.items()
+        }
         sources = {name: str(target) for name, target in named.items()}
     else:
-        stores = {n: (lambda f=f: movie.sibling(f)) for n, f in discovered.items()}
+        openers = {
+            n: functools.partial(_open_sibling, movie, f, nav_shape) for n, f in discovered.items()
+        }
         sources = dict(discovered)
+    return openers, sources
 
-    def opener(factory: Callable[[], ByteStore]) -> MRCFile:
-        image = MRCFile.open(None, store=factory())
-        if nav_shape and math.prod(image.shape) == math.prod(nav_shape):
-            return _reshaped(image, nav_shape)
-        return image
 
-    return {name: (lambda f=f: opener(f)) for name, f in stores.items()}, sources
+def _open_given(
+    target: Any, storage_options: dict[str, Any] | None, nav_shape: tuple[int, ...] | None
+) -> MRCFile:
+    return _open_image(open_store(target, storage_options), nav_shape)
+
+
+def _open_sibling(movie: ByteStore, name: str, nav_shape: tuple[int, ...] | None) -> MRCFile:
+    return _open_image(movie.sibling(name), nav_shape)
+
+
+def _open_image(store: ByteStore | None, nav_shape: tuple[int, ...] | None) -> MRCFile:
+    image = MRCFile.open(None, store=store)
+    if nav_shape and math.prod(image.shape) == math.prod(nav_shape):
+        return _reshaped(image, nav_shape)
+    return image
 
 
 def _reshaped(image: MRCFile, nav_shape: tuple[int, ...]) -> MRCFile:
@@ -187,14 +225,16 @@ def _as_named(images: Any) -> dict[str, Any]:
         return {}
     if isinstance(images, Mapping):
         return dict(images)
-    named: dict[str, Any] = {}
-    for i, item in enumerate(images):
+    names: list[str] = []
+    items = list(images)
+    for i, item in enumerate(items):
         # A DE name gives the detector's name; anything else is numbered.
-        name = basename(str(item)) if isinstance(item, str) else ""
+        name = basename(str(item)) if isinstance(item, str | os.PathLike) else ""
         dataset_id = dataset_id_of(name)
         role, _, detector = classify(name[len(dataset_id) + 1 :]) if dataset_id else ("", 0, None)
-        named[detector if role in ("virtual", "external") and detector else f"image {i}"] = item
-    return named
+        names.append(detector if role in ("virtual", "external") and detector else f"image {i}")
+    # Two files with one detector name are both kept (BF, BF_1), never one dropped.
+    return dict(zip(dedupe(names), items, strict=True))
 
 
 def _custom_scan(
@@ -243,7 +283,8 @@ def open_de_movie(
     info: DEInfo | None = None
     notes: list[str] = []
     found = stem_of(store.basename)
-    stem = found[0] if found else None  # {stem}_movie.mrc: the DE name, or None
+    # {stem}_movie.mrc: the DE name (a dataset id or any other stem), or None.
+    stem = found[0] if found and found[1] == "movie" else None
     if isinstance(metadata_file, str) and metadata_file == "auto":
         if stem is not None:
             try:

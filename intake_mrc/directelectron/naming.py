@@ -6,6 +6,12 @@ is the dataset name ``YYYYMMDD_NNNNN``); its files are ``{stem}_movie.mrc``,
 ``{stem}_ext{n}_{name}.mrc`` (external detector n), ``{stem}_final.mrc`` and
 ``{stem}_scan_coordinates.csv``. A file goes to the longest stem that prefixes it, so
 acquisitions with suffixes in one folder never share files.
+
+Beyond dataset ids, any ``{stem}_movie.mrc`` names an acquisition (``Custom_movie.mrc`` with
+``Custom_info.txt``); in a listing such a stem groups files only when both its movie and its
+info file are there. Virtual images may be numbered ``{n}`` or ``virt{n}``
+(``..._virt0_BF_sum.mrc``). Two detectors with one name are both kept, in detector order,
+the later ones renamed as RosettaSciIO does (``BF``, ``BF_1``, ``BF_2``...).
 """
 
 from __future__ import annotations
@@ -18,7 +24,9 @@ from dataclasses import dataclass, field
 DATASET_ID = re.compile(r"(?P<date>\d{8})_(?P<number>\d+)(?=_|$)")
 _STEM_FILES = {"_movie.mrc": "movie", "_info.txt": "info"}
 _EXTERNAL = re.compile(r"ext(?P<n>\d+)_(?P<name>.+)\.mrc\Z", re.IGNORECASE)
-_VIRTUAL = re.compile(r"(?P<n>\d+)_(?P<name>[^_]+)(?:_(?P<calc>.+))?\.mrc\Z", re.IGNORECASE)
+_VIRTUAL = re.compile(
+    r"(?:virt)?(?P<n>\d+)_(?P<name>[^_]+)(?:_(?P<calc>.+))?\.mrc\Z", re.IGNORECASE
+)
 
 
 def basename(path: str) -> str:
@@ -97,13 +105,35 @@ class AcquisitionFiles:
 
 
 def stem_of(name: str) -> tuple[str, str] | None:
-    """(stem, role) for a movie or info file named by the convention, else None."""
+    """(stem, role) for a movie or info file named ``{stem}_movie.mrc`` / ``{stem}_info.txt``
+    (any non-empty stem), else None."""
     for ending, role in _STEM_FILES.items():
-        if name.lower().endswith(ending) and DATASET_ID.match(name):
+        if name.lower().endswith(ending):
             stem = name[: -len(ending)]
             if stem:
                 return stem, role
     return None
+
+
+def dedupe(names: list[str]) -> list[str]:
+    """Names made unique as RosettaSciIO makes them: the first keeps its name, later ones
+    get ``_1``, ``_2``... (skipping names already taken)."""
+    seen: dict[str, int] = {}
+    out: list[str] = []
+    for name in names:
+        if name not in seen:
+            seen[name] = 1
+            out.append(name)
+            continue
+        count = seen[name]
+        new = f"{name}_{count}"
+        while new in seen:
+            count += 1
+            new = f"{name}_{count}"
+        seen[name] = count + 1
+        seen[new] = 1
+        out.append(new)
+    return out
 
 
 def classify(rest: str) -> tuple[str, int | None, str | None]:
@@ -137,36 +167,56 @@ def group_acquisitions(paths: list[str]) -> tuple[list[AcquisitionFiles], list[s
                 setattr(group, role, path)
             else:
                 group.others.append(path)
-        elif DATASET_ID.match(name):
-            rest.append((folder, name, path))
         else:
-            ungrouped.append(path)
-    # Candidate stems per (folder, dataset id), longest first: a file goes to the longest
-    # stem that prefixes it. Indexed so that 100,000 names group in well under a second.
-    stems_by_id: dict[tuple[str, str], list[str]] = {}
-    for folder, stem in groups:
-        key = (folder, dataset_id_of(stem) or stem)
-        stems_by_id.setdefault(key, []).append(stem)
-    for stems in stems_by_id.values():
-        stems.sort(key=len, reverse=True)
+            rest.append((folder, name, path))
+    # A stem that is not a dataset id names an acquisition only with both its movie and
+    # its info file: any other "x_movie.mrc" stays a plain MRC file, as before.
+    for key, group in list(groups.items()):
+        if dataset_id_of(group.stem) is None and (group.movie is None or group.info is None):
+            del groups[key]
+            ungrouped.extend(p for p in (group.movie, group.info) if p is not None)
+            ungrouped.extend(group.others)
+    # A file goes to the longest stem of its folder that prefixes it (``{stem}_``): the
+    # candidates are its own prefixes up to an underscore, so 100,000 names group in well
+    # under a second.
+    stems = {(folder, stem) for folder, stem in groups}
+    found_images: dict[tuple[str, str], list[tuple[str, int, str, str]]] = {}
     for folder, name, path in rest:
-        dataset_id = dataset_id_of(name) or name
-        candidates = stems_by_id.get((folder, dataset_id), [])
-        stem = next((s for s in candidates if name.startswith(s + "_")), dataset_id)
+        stem = next(
+            (
+                name[:cut]
+                for cut in _underscores_from_right(name)
+                if (folder, name[:cut]) in stems
+            ),
+            None,
+        )
+        if stem is None:
+            stem = dataset_id_of(name)
+            if stem is None:
+                ungrouped.append(path)
+                continue
         group = groups.setdefault((folder, stem), AcquisitionFiles(stem, folder))
         role, n, detector = classify(name[len(stem) + 1 :])
-        if role == "virtual" and detector is not None:
-            group.virtual[detector] = path
-            group.virtual_index[detector] = n  # type: ignore[assignment]
-        elif role == "external" and detector is not None:
-            group.external[detector] = path
+        if role in ("virtual", "external") and detector is not None and n is not None:
+            found_images.setdefault((folder, stem), []).append((role, n, detector, path))
         elif role in ("final", "scan_coordinates") and getattr(group, role) is None:
             setattr(group, role, path)
         else:
             group.others.append(path)
-    for group in groups.values():
-        # Virtual images in detector order, whatever the listing order was.
-        order = sorted(group.virtual, key=lambda k: (group.virtual_index[k], k))
-        group.virtual = {k: group.virtual[k] for k in order}
-        group.external = dict(sorted(group.external.items()))
+    for key, images in found_images.items():
+        group = groups[key]
+        # Detector order (then name and path), whatever the listing order was; a repeated
+        # detector name is kept under RosettaSciIO's de-duplicated name.
+        for role in ("virtual", "external"):
+            mine = sorted((n, d, p) for r, n, d, p in images if r == role)
+            names = dedupe([d for _, d, _ in mine])
+            table = getattr(group, role)
+            for unique, (n, _, p) in zip(names, mine, strict=True):
+                table[unique] = p
+                if role == "virtual":
+                    group.virtual_index[unique] = n
     return sorted(groups.values(), key=lambda g: (g.folder, g.stem)), ungrouped
+
+
+def _underscores_from_right(name: str) -> list[int]:
+    return [i for i in range(len(name) - 1, 0, -1) if name[i] == "_"]
