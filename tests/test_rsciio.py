@@ -206,3 +206,16 @@ def test_virtual_image_names_where_rosettasciio_pairs_them_wrongly(monkeypatch):
     mine = ours.file_reader(MOVIE, lazy=True)[0]["metadata"]["_HyperSpy"]["navigators"]
     for name in ("Virt 0", "Virt 1", "Ext 1"):
         assert f"_{name}" in mine[f"_sig_{name}"]["metadata"]["General"]["original_filename"]
+
+
+def test_hspy_save_and_reload(tmp_path):
+    # What RosettaSciIO's zspy save tests check (original_metadata serialises), through
+    # HyperSpy's own HDF5 format.
+    pytest.importorskip("h5py")
+    s = hs.load(MOVIE, file_format=ours)
+    s.save(tmp_path / "movie.hspy")
+    back = hs.load(tmp_path / "movie.hspy")
+    np.testing.assert_array_equal(back.data, s.data)
+    assert back.original_metadata.std_header.EXTRA == s.original_metadata.std_header.EXTRA
+    assert back.metadata.Signal.Noise_properties.Variance_linear_model.gain_factor == 51
+    assert [a.scale for a in back.axes_manager.navigation_axes] == [0.1, 0.2]
