@@ -66,13 +66,14 @@ def target_url(f: MRCFile, url: str | None = None) -> str:
     """The URL readers of the references fetch from: ``url`` when given, else the file's
     own (``file://`` + absolute path locally, the inner URL of a cache chain)."""
     store = f.store
+    # Checked whatever the URL: ranges of a compressed file would point at compressed bytes.
+    if isinstance(store, DecompressedStore):
+        raise NotReferenceableError(
+            "compressed (gzip/bzip2): the pixels have no byte ranges in the file; "
+            "decompress it first",
+            f.name,
+        )
     if url is None:
-        if isinstance(store, DecompressedStore):
-            raise NotReferenceableError(
-                "compressed (gzip/bzip2): the pixels have no byte ranges in the file; "
-                "decompress it first",
-                f.name,
-            )
         if isinstance(store, LocalStore):
             url = "file://" + store.path
         elif isinstance(store, FsspecStore):

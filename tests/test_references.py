@@ -192,6 +192,8 @@ def test_compressed_maps_are_refused(name, reason):
     f = intake_mrc.open_mrc(MRCFILE_TESTS / name)
     with pytest.raises(NotReferenceableError, match=reason):
         f.to_references()
+    with pytest.raises(NotReferenceableError, match=reason):  # a URL given changes nothing
+        f.to_references(url="https://example.org/" + name)
 
 
 @pytest.mark.parametrize(("mode", "reason"), [(3, "complex int16"), (101, "4-bit")])
