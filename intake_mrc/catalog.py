@@ -30,6 +30,7 @@ from .directelectron.naming import (
     saved_file_names,
 )
 from .errors import StorageError
+from .progress import listing_progress, progress_bar
 from .storage import redact_url
 from .yamlwriter import to_yaml
 
@@ -97,11 +98,12 @@ def _file_stem(name: str) -> str:
 
 
 def list_files(
-    urlpath: str, storage_options: dict[str, Any] | None = None
+    urlpath: str, storage_options: dict[str, Any] | None = None, progress: bool = False
 ) -> tuple[list[str], dict[str, int]]:
     """URLs of the MRC and DE files under ``urlpath`` (a folder, a glob, a bucket prefix,
     or a DE info file whose Autosave keys list the files), and their sizes where listed.
-    One listing request (paginated by the server) or one info-file read."""
+    One listing request (paginated by the server) or one info-file read. ``progress``
+    counts the objects seen on a terminal (``intake_mrc.progress``)."""
     options = dict(storage_options or {})
     if basename(urlpath).lower().endswith("_info.txt"):
         return _list_from_info(urlpath, options), {}
@@ -109,11 +111,12 @@ def list_files(
     if isinstance(fs, LocalFileSystem) and not fsspec.core.has_magic(path) and os.path.isdir(path):
         return _list_local_tree(path)
     try:
-        if fsspec.core.has_magic(path):
-            found = fs.glob(path, detail=True)
-        else:
-            # One (paginated) listing of everything below; a single file lists as itself.
-            found = fs.find(path, detail=True) or {path: fs.info(path)}
+        with listing_progress(fs, progress):
+            if fsspec.core.has_magic(path):
+                found = fs.glob(path, detail=True)
+            else:
+                # One (paginated) listing of everything below; a single file lists as itself.
+                found = fs.find(path, detail=True) or {path: fs.info(path)}
     except FileNotFoundError:
         raise FileNotFoundError(f"{redact_url(urlpath)}: nothing there to list") from None
     except Exception as error:  # noqa: BLE001 - reported as one clear line
@@ -201,9 +204,7 @@ def plan_entries(
     entries: list[CatalogEntry] = []
     iterator: Iterable[AcquisitionFiles] = groups
     if progress:
-        from tqdm import tqdm
-
-        iterator = tqdm(groups, desc="acquisitions", unit="acq", disable=len(groups) < 1000)
+        iterator = progress_bar(groups, desc="grouping", unit=" acquisitions")
     for group in iterator:
         if group.movie is None:
             # No movie: its MRC files stand alone.
@@ -432,7 +433,7 @@ def _relative_paths(value: Any, folder: str, template: str) -> Any:
 def _listed_entries(
     urlpath: str, storage_options: dict[str, Any] | None, progress: bool, headers: bool
 ) -> list[CatalogEntry]:
-    urls, sizes = list_files(urlpath, storage_options)
+    urls, sizes = list_files(urlpath, storage_options, progress)
     entries = plan_entries(urls, sizes, progress)
     if headers:
         from .catalog_index import index_headers

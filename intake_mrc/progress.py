@@ -14,8 +14,9 @@ notebooks capturing output, tests). The library never draws on its own: function
 
 from __future__ import annotations
 
+import contextlib
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import IO, Any
 
 
@@ -54,4 +55,32 @@ def progress_bar(
     )
 
 
-__all__ = ["progress_bar", "stderr_is_terminal"]
+@contextlib.contextmanager
+def listing_progress(fs: Any, enabled: bool, desc: str = "listing") -> Iterator[Any]:
+    """A counter of the objects a listing has seen so far, for the duration of the block.
+
+    For S3 it counts each page of ``ListObjectsV2`` as it arrives, through botocore's event
+    system (``after-call``) on the filesystem's own client: no request is added. Other
+    filesystems return their listing at once; the counter then only shows it ran."""
+    bar = progress_bar(total=None, desc=desc, unit=" objects", enabled=enabled)
+    events, event = None, "after-call.s3.ListObjectsV2"
+
+    def count(parsed: Any = None, **_: Any) -> None:
+        if isinstance(parsed, dict):
+            bar.update(len(parsed.get("Contents") or ()) + len(parsed.get("CommonPrefixes") or ()))
+
+    if not bar.disable and "s3" in getattr(fs, "protocol", ()):
+        try:
+            events = fs.connect().meta.events
+            events.register(event, count)
+        except Exception:  # noqa: BLE001 - a bar is never worth a failed listing
+            events = None
+    try:
+        yield bar
+    finally:
+        if events is not None:
+            events.unregister(event, count)
+        bar.close()
+
+
+__all__ = ["listing_progress", "progress_bar", "stderr_is_terminal"]
