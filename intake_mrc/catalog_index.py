@@ -13,7 +13,6 @@ recorded in its entry's ``index_errors`` (redacted text), never fatal.
 from __future__ import annotations
 
 import asyncio
-import sys
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -27,6 +26,7 @@ from .directelectron.info import MAX_INFO_NBYTES, parse_info
 from .errors import MRCFormatError, StorageError
 from .format.header import detect_compression
 from .format.summary import SUMMARY_HEAD_NBYTES, summarize_head
+from .progress import progress_bar
 from .storage import BACKOFF, RETRIES, redact_url
 from .storage.retry import _is_transient
 from .storage.urls import _describe, _with_defaults
@@ -212,12 +212,8 @@ def index_headers(
             info_at[i] = len(urls)
             urls.append(info)
             ends.append(MAX_INFO_NBYTES + 1)  # one byte more says "too large"
-    bar = _progress_bar(len(urls)) if progress else None
-    try:
-        answers = fetch_heads(urls, ends, storage_options, concurrency, bar.update if bar else None)
-    finally:
-        if bar is not None:
-            bar.close()
+    with progress_bar(total=len(urls), desc="headers", unit="file", enabled=progress) as bar:
+        answers = fetch_heads(urls, ends, storage_options, concurrency, bar.update)
     bz2: list[int] = []
     for i, entry in enumerate(entries):
         j = info_at.get(i)
@@ -244,20 +240,6 @@ def index_headers(
 
 def _is_bz2(head: Any) -> bool:
     return isinstance(head, bytes) and detect_compression(head) == "bz2"
-
-
-def _progress_bar(total: int) -> Any:
-    """A tqdm bar on stderr when stderr is a terminal; otherwise nothing is drawn."""
-    from tqdm import tqdm
-
-    return tqdm(
-        total=total,
-        desc="headers",
-        unit="file",
-        disable=not (hasattr(sys.stderr, "isatty") and sys.stderr.isatty()),
-        mininterval=0.2,
-        file=sys.stderr,
-    )
 
 
 __all__ = ["INDEX_CONCURRENCY", "fetch_heads", "index_entry", "index_headers"]

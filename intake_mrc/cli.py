@@ -400,7 +400,13 @@ def add_catalog(sub: Any) -> None:
         "with one entry per Direct Electron acquisition or MRC file.",
     )
     parser.add_argument("url", help="folder, glob, s3:// prefix, or a DE info file (HTTP)")
-    parser.add_argument("-o", "--output", required=True, help="catalog YAML file to write")
+    parser.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        help="catalog file to write: YAML, or an SQLite index (searchable, opens at once) "
+        "when the name ends in .sqlite, .sqlite3 or .db",
+    )
     parser.add_argument(
         "--form",
         choices=["v2", "legacy"],
@@ -410,6 +416,12 @@ def add_catalog(sub: Any) -> None:
     add_storage_options(parser, " (used for listing; credentials are never written to the catalog)")
     parser.add_argument(
         "--relative", action="store_true", help="write local paths relative to the catalog's folder"
+    )
+    parser.add_argument(
+        "--headers",
+        action="store_true",
+        help="read every header and DE info file (concurrently) and put shape, dtype, voxel "
+        "size and the DE scan size, frame rate, date and detectors into the entries",
     )
     parser.set_defaults(run=run_catalog)
 
@@ -426,6 +438,7 @@ def run_catalog(args: argparse.Namespace) -> int:
         progress=True,
         relative=args.relative,
         empty_ok=False,
+        headers=args.headers,
     )
     print(f"wrote {plural(n, 'entry', 'entries')} to {args.output}")
     return 0

@@ -189,3 +189,18 @@ def test_secrets_never_in_s3_errors(s3_upload, s3_server):
     assert index_headers(entries, options) == 1
     text = repr([e.metadata for e in entries])
     assert "gone.mrc" in text and S3_KEY not in text and S3_SECRET not in text
+
+
+def test_cli_headers_into_an_index(tmp_path, capsys):
+    from intake_mrc.catalog_sqlite import open_index
+    from intake_mrc.cli import main as cli_main
+
+    out = tmp_path / "shared.sqlite"
+    assert cli_main(["catalog", str(RSCIIO), "-o", str(out), "--headers"]) == 0
+    captured = capsys.readouterr()
+    assert "wrote 2 entries" in captured.out
+    assert captured.err == ""  # no progress bar drawn when stderr is not a terminal
+    cat = open_index(str(out))
+    assert list(cat.search(shape=[16, 16], extended_header_type="FEI2")) == ["HAADFscan"]
+    assert list(cat.search(camera="DESim", scan_x=8, scan_y=4)) == ["de_20241021_00405"]
+    assert cat["HAADFscan"].metadata["voxel_size_angstrom"][0] == pytest.approx(56.79, abs=0.01)
