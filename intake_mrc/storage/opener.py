@@ -93,6 +93,10 @@ def open_store(
     # An existing local file wins over URL syntax: "a::b.mrc" is a legal Linux file name.
     if ("://" not in url and "::" not in url) or os.path.isfile(url):
         return LocalStore(url)
+    if url.startswith("file://") and os.path.isfile(url[len("file://") :]):
+        # fsspec would split "file:///d/a::b.mrc" at "::" (intake 2 writes {CATALOG_DIR}
+        # as a file:// URL).
+        return LocalStore(url[len("file://") :])
     chained = "::" in url
     if not chained and url.split("://", 1)[0].lower() in ("http", "https"):
         explicit = isinstance(given, dict) and "read_timeout" in given
