@@ -30,6 +30,7 @@ from .directelectron.naming import (
     saved_file_names,
 )
 from .errors import StorageError
+from .literal import intake2_literal, jinja_literal, map_strings, not_a_reference
 from .progress import listing_progress, progress_bar
 from .storage import redact_url
 from .yamlwriter import to_yaml
@@ -322,19 +323,59 @@ def _token(text: str) -> str:
     return hashlib.sha1(text.encode()).hexdigest()[:16]
 
 
+def _v2_value(text: str, relative_to: str | None) -> str:
+    """A kwarg value intake 2 renders back to ``text`` (or to ``text`` relative to the
+    catalog's folder, through ``{CATALOG_DIR}``)."""
+    relative = _relative(text, relative_to)
+    if relative is not None:
+        return "{CATALOG_DIR}/" + intake2_literal(relative)
+    return not_a_reference(intake2_literal(text))
+
+
+def _legacy_value(text: str, relative_to: str | None) -> str:
+    """An argument or metadata value legacy intake (jinja2) renders back to ``text``."""
+    relative = _relative(text, relative_to)
+    if relative is not None:
+        return "{{ CATALOG_DIR }}/" + jinja_literal(relative)
+    return jinja_literal(text)
+
+
+def _relative(text: str, folder: str | None) -> str | None:
+    """An absolute local path relative to ``folder`` (None: not wanted or not local)."""
+    if folder is None or not os.path.isabs(text) or "://" in text:
+        return None
+    return os.path.relpath(text, folder)
+
+
 def catalog_v2(
     entries: list[CatalogEntry],
     storage_options: dict[str, Any] | None = None,
     metadata: dict[str, Any] | None = None,
     output: str = "dask",
+    relative_to: str | None = None,
+    options_value: Any = None,
 ) -> dict[str, Any]:
     """The intake 2 catalog (``version: 2``) as a dict: one MRC data block and one reader
-    entry per catalog entry."""
+    entry per catalog entry. Every string is written so that intake renders it back to
+    itself (see :mod:`intake_mrc.literal`); ``relative_to`` (a local folder) writes local
+    paths as ``{CATALOG_DIR}/relative``. ``options_value`` (glob_catalog's in-process
+    options) replaces ``storage_options`` as the value intake holds, unrendered."""
     reader = {
         "dask": ("MRCDaskReader", "dask.array:Array"),
         "numpy": ("MRCNumpyReader", "numpy:ndarray"),
         "xarray": ("MRCXarrayReader", "xarray:DataArray"),
     }[output]
+
+    def value(text: str) -> str:
+        return _v2_value(text, relative_to)
+
+    def meta(text: str) -> str:
+        relative = _relative(text, relative_to)
+        return not_a_reference(text if relative is None else "{CATALOG_DIR}/" + relative)
+
+    options = options_value
+    if options is None:
+        options = map_strings(storage_options, intake2_literal) if storage_options else None
     data: dict[str, Any] = {}
     readers: dict[str, Any] = {}
     aliases: dict[str, str] = {}
@@ -342,15 +383,15 @@ def catalog_v2(
         data_token, entry_token = _token("data:" + entry.url), _token("entry:" + entry.name)
         data[data_token] = {
             "datatype": "intake_mrc.readers:MRC",
-            "kwargs": {"url": entry.url, "storage_options": storage_options or None},
-            "metadata": entry.metadata,
+            "kwargs": {"url": value(entry.url), "storage_options": options},
+            "metadata": map_strings(entry.metadata, meta),
             "user_parameters": {},
         }
         readers[entry_token] = {
             "reader": f"intake_mrc.readers:{reader[0]}",
-            "kwargs": {"args": [f"{{data({data_token})}}"], **entry.kwargs},
+            "kwargs": {"args": [f"{{data({data_token})}}"], **map_strings(entry.kwargs, value)},
             # The reader inherits the data block's metadata: written once.
-            "metadata": {"description": entry.description},
+            "metadata": {"description": not_a_reference(entry.description)},
             "output_instance": reader[1],
             "user_parameters": {},
         }
@@ -369,8 +410,15 @@ def catalog_legacy(
     entries: list[CatalogEntry],
     storage_options: dict[str, Any] | None = None,
     metadata: dict[str, Any] | None = None,
+    relative_to: str | None = None,
 ) -> dict[str, Any]:
-    """The legacy intake catalog (``sources:``) naming the driver by its class path."""
+    """The legacy intake catalog (``sources:``) naming the driver by its class path. Every
+    string of the arguments and metadata is written so that jinja2 renders it back to
+    itself (see :mod:`intake_mrc.literal`)."""
+
+    def value(text: str) -> str:
+        return _legacy_value(text, relative_to)
+
     sources = {}
     for entry in entries:
         args = {"urlpath": entry.url, **entry.kwargs}
@@ -378,9 +426,10 @@ def catalog_legacy(
             args["storage_options"] = storage_options
         sources[entry.name] = {
             "driver": "intake_mrc.legacy.MRCSource",
+            # intake does not render the description.
             "description": entry.description,
-            "args": args,
-            "metadata": entry.metadata,
+            "args": map_strings(args, value),
+            "metadata": map_strings(entry.metadata, value),
         }
     return {"metadata": metadata or {}, "sources": sources}
 
@@ -409,25 +458,21 @@ def catalog_document(
     """The catalog document that :func:`catalog_yaml` writes (also the rows of the SQLite
     index, one entry at a time: both forms give the same readers)."""
     options = scrub_secrets(storage_options or {})
+    folder = None if relative_to is None else os.path.abspath(relative_to)
+    if folder is not None and metadata:
+        # The catalog's own metadata (the listed source) is not rendered: plain text.
+        template = "{{ CATALOG_DIR }}/" if form == "legacy" else "{CATALOG_DIR}/"
+
+        def relative(text: str) -> str:
+            path = _relative(text, folder)
+            return text if path is None else template + path
+
+        metadata = map_strings(metadata, relative)
     if form == "legacy":
-        doc = catalog_legacy(entries, options, metadata)
+        doc = catalog_legacy(entries, options, metadata, folder)
     else:
-        doc = catalog_v2(entries, options, metadata)
-    if relative_to is not None:
-        template = "{{ CATALOG_DIR }}" if form == "legacy" else "{CATALOG_DIR}"
-        doc = _relative_paths(doc, os.path.abspath(relative_to), template)
+        doc = catalog_v2(entries, options, metadata, relative_to=folder)
     return doc
-
-
-def _relative_paths(value: Any, folder: str, template: str) -> Any:
-    """Absolute local paths in a catalog document rewritten as ``template/relative``."""
-    if isinstance(value, dict):
-        return {k: _relative_paths(v, folder, template) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_relative_paths(v, folder, template) for v in value]
-    if isinstance(value, str) and os.path.isabs(value) and "://" not in value:
-        return f"{template}/{os.path.relpath(value, folder)}"
-    return value
 
 
 def _listed_entries(

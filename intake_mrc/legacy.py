@@ -18,6 +18,7 @@ from intake.source.base import DataSource, Schema
 
 from . import __version__
 from .api import open_mrc
+from .literal import jinja_literal, map_strings
 from .mrc import MRCFile
 
 
@@ -98,21 +99,24 @@ class MRCGlobCatalog(Catalog):
 
     def __init__(self, urlpath: str, storage_options: dict[str, Any] | None = None, **kwargs: Any):
         self.urlpath = urlpath
-        self.storage_options = storage_options
+        # Held apart: intake's Catalog.__init__ resets self.storage_options to its own.
+        self._listing_options = storage_options
         super().__init__(**kwargs)
 
     def _load(self) -> None:
         from .catalog import list_files, plan_entries
 
-        urls, sizes = list_files(self.urlpath, self.storage_options)
+        urls, sizes = list_files(self.urlpath, self._listing_options)
         self._entries = {}
         for entry in plan_entries(urls, sizes):
-            args = {"urlpath": entry.url, "storage_options": self.storage_options, **entry.kwargs}
+            args = {"urlpath": entry.url, "storage_options": self._listing_options, **entry.kwargs}
+            # intake renders every string of an entry's arguments and metadata with jinja2
+            # when the entry is opened: names and options are written as literals.
             self._entries[entry.name] = LocalCatalogEntry(
                 name=entry.name,
                 description=entry.description,
                 driver="intake_mrc.legacy.MRCSource",
-                args=args,
-                metadata=entry.metadata,
+                args=map_strings(args, jinja_literal),
+                metadata=map_strings(entry.metadata, jinja_literal),
                 catalog=self,
             )
