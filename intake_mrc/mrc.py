@@ -418,13 +418,14 @@ class MRCFile:
             return out.astype(dtype)
         return out
 
-    def to_xarray(self, name: str | None = None) -> Any:
+    def to_xarray(self, name: str | None = None, chunks: Any = None) -> Any:
         """A dask-backed ``xarray.DataArray`` named after the file: dimensions named by the
         axes, coordinates ``offset + scale * index`` with ``units`` attributes, the header
-        and DE metadata as flat attrs (needs ``pip install intake-mrc[xarray]``)."""
+        and DE metadata as flat attrs (needs ``pip install intake-mrc[xarray]``).
+        ``chunks`` as for ``to_dask`` (default: the file's)."""
         from .xarray_backend import to_dataarray
 
-        return to_dataarray(self, name)
+        return to_dataarray(self, name, chunks)
 
     def to_dataset(self, images: bool = True, name: str | None = None) -> Any:
         """An ``xarray.Dataset``: the array and, for a DE movie, its virtual and external

@@ -145,16 +145,16 @@ def variable_name(f: MRCFile) -> str:
     return store.basename or "data"
 
 
-def _variable(f: MRCFile, dims: list[str], lazy: str) -> Any:
-    """The data as an xarray Variable: dask-backed (``lazy="dask"``) or lazily indexed with
-    preferred chunks (``lazy="backend"``)."""
+def _variable(f: MRCFile, dims: list[str], lazy: str, chunks: Any = None) -> Any:
+    """The data as an xarray Variable: dask-backed (``lazy="dask"``, ``chunks`` as for
+    ``to_dask``) or lazily indexed with preferred chunks (``lazy="backend"``)."""
     import xarray as xr
 
     from .array import plan_chunks
 
     attrs = file_attrs(f)
     if lazy == "dask":
-        return xr.Variable(dims, f.to_dask(), attrs=attrs)
+        return xr.Variable(dims, f.to_dask(chunks), attrs=attrs)
     fa = f.frame_array
     stored = plan_chunks("auto", fa.shape, fa.dtype, len(fa.navigation_shape))
     order = f.axis_permutation or range(len(stored))
@@ -163,12 +163,12 @@ def _variable(f: MRCFile, dims: list[str], lazy: str) -> Any:
     return xr.Variable(dims, data, attrs=attrs, encoding={"preferred_chunks": preferred})
 
 
-def to_dataarray(f: MRCFile, name: str | None = None) -> xr.DataArray:
+def to_dataarray(f: MRCFile, name: str | None = None, chunks: Any = None) -> xr.DataArray:
     """A dask-backed DataArray named after the file, with coordinates and attrs."""
     import xarray as xr
 
     dims = f.dimension_names()
-    variable = _variable(f, dims, "dask")
+    variable = _variable(f, dims, "dask", chunks)
     return xr.DataArray(
         variable, coords=_coords(f, dims), name=name or variable_name(f), attrs=variable.attrs
     )

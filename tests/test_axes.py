@@ -154,3 +154,54 @@ def test_voxel_size_and_axes_agree_on_every_shared_file():
                         assert value == pytest.approx(axis["scale"] * 10)
             checked += 1
     assert checked == 24
+
+
+PERMUTATIONS = [(1, 2, 3), (1, 3, 2), (2, 1, 3), (2, 3, 1), (3, 1, 2), (3, 2, 1)]
+VOLUME = np.arange(4 * 5 * 6, dtype=np.int16).reshape(4, 5, 6) * 7 - 50
+
+
+@pytest.fixture(scope="module")
+def permuted_volumes(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("permuted")
+    paths = {}
+    for mapping in PERMUTATIONS:
+        header = dict(zip(("mapc", "mapr", "maps"), mapping, strict=True))
+        paths[mapping] = write_mrc(
+            folder / f"p{''.join(map(str, mapping))}.mrc", VOLUME, ispg=1, header=header
+        )
+    return paths
+
+
+def axis_key(draw_int: int, kind: int, n: int):
+    """An OUTER key for one axis of size n: an int, a strided slice or an index array."""
+    if kind == 0:
+        return draw_int % n - (n if draw_int % 2 else 0)  # negative ints too
+    if kind == 1:
+        return slice(draw_int % n, None, 1 + draw_int % 3)
+    return np.array(sorted({draw_int % n, (draw_int * 7) % n}))
+
+
+def test_xyz_indexing_matches_numpy_for_every_axis_permutation(permuted_volumes):
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from intake_mrc.xarray_backend import MRCBackendArray
+
+    @settings(max_examples=60, deadline=None)
+    @given(
+        st.sampled_from(PERMUTATIONS),
+        st.lists(st.tuples(st.integers(0, 1000), st.integers(0, 2)), min_size=3, max_size=3),
+    )
+    def check(mapping, draws):
+        f = intake_mrc.open_mrc(permuted_volumes[mapping], axis_order="xyz")
+        stored = ["xyz"[mapping[2] - 1], "xyz"[mapping[1] - 1], "xyz"[mapping[0] - 1]]
+        expected = VOLUME.transpose([stored.index(k) for k in "zyx"])
+        assert [a["name"] for a in f.axes] == ["z", "y", "x"]
+        key = tuple(axis_key(d, k, n) for (d, k), n in zip(draws, expected.shape, strict=True))
+        picked = [np.atleast_1d(np.arange(n)[k]) for k, n in zip(key, expected.shape, strict=True)]
+        want = expected[np.ix_(*picked)]
+        want = want.squeeze(axis=tuple(i for i, k in enumerate(key) if isinstance(k, int)))
+        np.testing.assert_array_equal(MRCBackendArray(f)._raw_getitem(key), want)
+        np.testing.assert_array_equal(f.to_dask()[key[0]].compute(), expected[key[0]])
+
+    check()

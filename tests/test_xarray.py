@@ -58,6 +58,7 @@ def test_dataarray_matches_mrcfile_with_named_dims_and_coordinates(axis_order):
         # sections run along y here: the first y is NZSTART * spacing
         assert float(da["y"][0]) == pytest.approx(nzstart * f.voxel_size[1] / 10)
         assert da.attrs["axis_order"] == axis_order
+    assert f.to_xarray(chunks=5).chunks[list(f.dimension_names()).index("y")] == (5,) * 5
     sub = from_backend.isel(z=slice(2, 9, 3), x=[4, 1], y=5).values
     np.testing.assert_array_equal(sub, from_file.isel(z=slice(2, 9, 3), x=[4, 1], y=5).values)
     assert chunked.chunks is not None and from_backend.chunks is None
