@@ -1,6 +1,6 @@
 """The ``intake-mrc`` command line: ``info`` (describe a file), ``validate`` (MRC2014 and our
-checks), ``catalog`` (write a catalog of a folder, glob or bucket), ``refs`` (kerchunk references)
-and ``demo``.
+checks), ``catalog`` (write a catalog of a folder, glob or bucket), ``refs`` (kerchunk references),
+``preview`` (a PNG) and ``demo``.
 
 Each command is two functions: ``add_NAME(subparsers)`` declares its arguments (every one
 with help text) and sets ``run=`` to ``run_NAME(args) -> exit code``. ``COMMANDS`` lists the
@@ -511,6 +511,57 @@ def run_refs(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- preview ------------------------------------------------------------------------------
+
+
+def add_preview(sub: Any) -> None:
+    parser = sub.add_parser(
+        "preview",
+        help="draw a PNG of an MRC file (image, stack sum, central slice, 4D-STEM navigator)",
+        description="Draw a picture of an MRC file with a scale bar: an image, the sum of a "
+        "stack (a strided sample when large), a volume's central slice, or a 4D-STEM "
+        "virtual bright field beside a diffraction pattern. Reads at most --budget-mib of "
+        "pixel data; the caption says what was read. Needs intake-mrc[preview].",
+    )
+    parser.add_argument("url", help="path or fsspec URL (s3://, https://, ...) of the MRC file")
+    parser.add_argument("-o", "--output", required=True, help="PNG file to write")
+    add_storage_options(parser)
+    parser.add_argument(
+        "--budget-mib",
+        type=float,
+        default=64,
+        metavar="MIB",
+        help="pixel data a picture may read, in MiB (default 64; one frame always)",
+    )
+    parser.add_argument(
+        "--max-frames",
+        type=int,
+        default=16,
+        metavar="N",
+        help="frames summed at most for a stack (an even stride beyond; default 16)",
+    )
+    parser.add_argument("--dpi", type=int, default=100, help="PNG resolution (default 100)")
+    add_open_options(parser)
+    parser.set_defaults(run=run_preview)
+
+
+def run_preview(args: argparse.Namespace) -> int:
+    from .api import open_mrc
+    from .preview import preview
+
+    check_storage_options(args.url, args.storage_options)
+    f = open_mrc(args.url, **open_kwargs(args))
+    shown = preview(
+        f,
+        args.output,
+        budget=int(args.budget_mib * 2**20),
+        max_frames=args.max_frames,
+        dpi=args.dpi,
+    )
+    print(f"wrote {args.output}: {shown.caption}")
+    return 0
+
+
 # --- demo ---------------------------------------------------------------------------------
 
 
@@ -544,6 +595,7 @@ COMMANDS: list[Callable[[Any], None]] = [
     add_validate,
     add_catalog,
     add_refs,
+    add_preview,
     add_demo,
 ]
 

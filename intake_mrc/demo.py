@@ -105,6 +105,17 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _write_preview(f: Any, path: Path) -> str | None:
+    """The entry's picture (navigator beside a diffraction pattern); None without matplotlib."""
+    try:
+        shown = f.preview(str(path))
+    except ImportError as error:
+        print(f"    no preview: {error}")
+        return None
+    print(f"    preview: {path}  ({shown.caption})")
+    return str(path)
+
+
 def run(output_dir: str | Path = "demo-output") -> dict[str, Any]:
     """Run the demo; returns what it computed (the CLI prints it as it goes)."""
     import logging
@@ -180,6 +191,7 @@ def run(output_dir: str | Path = "demo-output") -> dict[str, Any]:
                     f"max {bf.max():.0f}; max |difference| to the saved 'Virt #0': {diff:g}"
                 )
                 results[name] = {"bright_field_max_difference": diff, "shape": arr.shape}
+                results[name]["preview"] = _write_preview(f, output / f"{name}-preview.png")
             else:
                 mean = float(arr.mean().compute())
                 size = f.voxel_size

@@ -473,5 +473,21 @@ class MRCFile:
 
         return to_references(self, frames_per_chunk, **kwargs)
 
+    def preview(self, output: str | None = None, **kwargs: Any) -> Any:
+        """Draw the data (an image, a stack's sum, a volume's central slice, or a 4D-STEM
+        navigator beside a diffraction pattern) with a scale bar, reading only what the
+        picture needs; writes a PNG to ``output`` when given. Returns an
+        ``intake_mrc.preview.Preview`` (what was drawn and from what). Needs
+        ``pip install 'intake-mrc[preview]'``."""
+        from .preview import preview
+
+        return preview(self, output, **kwargs)
+
+    def _repr_html_(self) -> str:
+        """Notebooks: a small table, and a thumbnail when the file is local or small."""
+        from .preview import html_summary
+
+        return html_summary(self)
+
     def __repr__(self) -> str:
         return f"<MRCFile {self.name!r} shape={self.shape} dtype={self.dtype}>"

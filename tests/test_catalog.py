@@ -312,6 +312,9 @@ def test_demo_end_to_end(tmp_path, capsys):
     assert (tmp_path / "out" / "catalog.yaml").exists()
     assert results["de_20261126_00042"]["bright_field_max_difference"] == 0
     assert results["tomogram_bin4"]["shape"] == (32, 32, 32)
+    picture = results["de_20261126_00042"]["preview"]  # the demo writes and names a preview
+    assert picture.endswith(".png") and open(picture, "rb").read(4) == b"\x89PNG"
+    assert f"preview: {picture}" in out
     assert "stopped the S3 server" in out
     text = (tmp_path / "out" / "catalog.yaml").read_text()
     assert "demo-secret-key" not in text and "demo-access-key" not in text

@@ -1,0 +1,117 @@
+"""Previews: the right picture for each kind of data, a scale bar in physical units, reads
+bounded by the budget (counted at the HTTP server), captions that say what was read, and the
+notebook summary."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import MRCFILE_TESTS, RSCIIO
+from mrcwriter import write_mrc
+
+import intake_mrc
+from intake_mrc.cli import main as cli_main
+
+pytest.importorskip("matplotlib")
+pytest.importorskip("matplotlib_scalebar")
+
+from intake_mrc import preview as preview_module  # noqa: E402
+
+DE_MOVIE = RSCIIO / "20241021_00405_movie.mrc"
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def _png_size(png: bytes) -> tuple[int, int]:
+    assert png.startswith(PNG)
+    return int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
+
+
+def test_single_image_volume_and_shared_files(tmp_path):
+    shown = intake_mrc.open_mrc(RSCIIO / "HAADFscan.mrc").preview(str(tmp_path / "h.png"))
+    assert shown.kind == "image" and shown.frames_read == 1
+    assert "5.679 nm" in shown.caption
+    assert (tmp_path / "h.png").read_bytes().startswith(PNG)
+    shown = intake_mrc.open_mrc(MRCFILE_TESTS / "EMD-3197.map").preview()
+    assert shown.kind == "central slice" and "central slice 10 of 20 along z" in shown.caption
+    assert shown.path is None and _png_size(shown.png)[0] > 100
+
+
+def test_stack_sum_is_a_strided_sample_beyond_max_frames(tmp_path):
+    data = np.zeros((40, 6, 8), dtype=np.float32)
+    path = write_mrc(tmp_path / "s.mrc", data, ispg=0)
+    f = intake_mrc.open_mrc(path)
+    shown = f.preview(max_frames=16)
+    assert shown.kind == "stack sum" and shown.frames_read == 16
+    assert "16 of 40 frames" in shown.caption
+    assert f.preview(max_frames=100).source == "sum of all 40 frames"
+
+
+def test_4d_stem_uses_the_saved_virtual_image_and_reads_one_pattern():
+    f = intake_mrc.open_mrc(DE_MOVIE)
+    shown = f.preview()
+    assert shown.kind == "4D-STEM" and "saved DE virtual image" in shown.source
+    assert shown.frames_read == 1  # the pattern shown; the navigator was not computed
+
+
+def test_4d_stem_navigator_computed_from_all_or_a_strided_sample():
+    f = intake_mrc.open_mrc(DE_MOVIE, virtual_images=[])  # no saved image to use
+    panels, kind, source, frames_read = preview_module._scan_preview(f, 2**20)
+    # Frame k holds the value k everywhere (32 pixels): the bright field is k * 32.
+    np.testing.assert_array_equal(panels[0][0], np.arange(32).reshape(4, 8) * 32)
+    assert frames_read == 33 and "all 32 patterns" in source
+    panels, _, source, frames_read = preview_module._scan_preview(f, 64 * 8)  # 8 patterns
+    assert "strided sample, every 2nd" in source and frames_read == 1 + 8
+    np.testing.assert_array_equal(panels[0][0], np.arange(32).reshape(4, 8)[::2, ::2] * 32)
+    assert panels[0][1]["scale"] == pytest.approx(2 * f.axes[1]["scale"])  # scale bar too
+
+
+def test_reads_stay_within_the_budget(tmp_path, http_upload, http_server):
+    frames = np.ones((64, 32, 32), dtype=np.float32)  # 4 KiB a frame, 256 KiB in all
+    path = write_mrc(tmp_path / "big stack.mrc", frames, ispg=0)
+    (url,) = http_upload(path, prefix="preview")
+    f = intake_mrc.open_mrc(url)
+    before = http_server.bytes_requested()
+    shown = f.preview(budget=8 * 4096, max_frames=16)
+    read = http_server.bytes_requested() - before
+    assert shown.frames_read == 8 and "8 of 64 frames" in shown.caption
+    assert read <= 8 * 4096 + 4096, read  # the sampled frames, not the stack
+
+
+def test_scale_bar_units():
+    from matplotlib.figure import Figure
+
+    ax = Figure().subplots()
+    assert preview_module._scale_bar(ax, {"scale": 0.5, "units": "nm"}) == "nm"
+    assert preview_module._scale_bar(ax, {"scale": 0.1, "units": "mrad"}) == "mrad"
+    assert preview_module._scale_bar(ax, {"scale": 1.0, "units": None}) is None
+    assert preview_module._scale_bar(ax, {"scale": 0.5, "units": "s"}) is None
+
+
+def test_repr_html_escapes_names_and_inlines_a_thumbnail_when_local(tmp_path):
+    path = write_mrc(
+        tmp_path / "<img src=x onerror=1>.mrc", np.arange(12, dtype=np.float32).reshape(3, 4)
+    )
+    text = intake_mrc.open_mrc(path)._repr_html_()
+    assert "&lt;img src=x onerror=1&gt;.mrc" in text and "<img src=x" not in text
+    assert "<td" in text and "float32" in text and "data:image/png;base64," in text
+    de = intake_mrc.open_mrc(DE_MOVIE)._repr_html_()
+    assert "Direct Electron" in de
+
+
+def test_repr_html_has_no_thumbnail_for_large_remote_files(tmp_path, http_upload, monkeypatch):
+    path = write_mrc(tmp_path / "r.mrc", np.zeros((2, 4, 4), dtype=np.float32))
+    (url,) = http_upload(path, prefix="preview-html")
+    f = intake_mrc.open_mrc(url)
+    assert "data:image/png" in f._repr_html_()  # small: drawn
+    monkeypatch.setattr(preview_module, "SMALL_FILE_NBYTES", 16)
+    text = f._repr_html_()
+    assert "data:image/png" not in text and "<table>" in text
+
+
+def test_cli_preview(tmp_path, capsys):
+    out = tmp_path / "p.png"
+    assert cli_main(["preview", str(DE_MOVIE), "-o", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert str(out) in printed and "saved DE virtual image" in printed
+    width, height = _png_size(out.read_bytes())
+    assert width > height  # navigator beside the pattern
