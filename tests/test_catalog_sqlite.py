@@ -61,6 +61,10 @@ def test_index_round_trip_same_readers_as_yaml(session, tmp_path, headers):
     # Whatever the YAML path makes of a hostile name, the index makes the same.
     assert index[hostile].kwargs["args"][0].url == from_yaml[hostile].kwargs["args"][0].url
     assert index.metadata_of(hostile)["files"]["data"] == HOSTILE
+    # ... which is the name, literal: nothing expanded or evaluated.
+    assert index[hostile].kwargs["args"][0].url.endswith("/" + HOSTILE)
+    assert index[hostile].metadata["files"]["data"] == HOSTILE
+    assert index[hostile].read().shape == (2, 2)
     assert int(index["de_20250101_00001"].read()[2, 4, 0, 0].compute()) == 14
     assert '"K"' not in db_path.read_bytes().decode("latin-1")  # credentials never written
 
