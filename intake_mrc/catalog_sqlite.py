@@ -353,11 +353,15 @@ class IndexCatalog(Catalog):
 
 
 def open_index(path: str, storage_options: dict[str, Any] | None = None) -> IndexCatalog:
-    """Open an SQLite catalog index: a local path, or any fsspec URL (copied to a local
-    cache once, as SQLite needs a file)."""
+    """Open an SQLite catalog index: a local path, or any fsspec URL (copied once into a
+    local cache, as SQLite needs a file; ``storage_options`` are the remote filesystem's)."""
     if "://" in path or "::" in path:
         import fsspec
 
-        url = path if path.startswith(("simplecache::", "filecache::")) else "simplecache::" + path
-        path = fsspec.open_local(url, **(storage_options or {}))
+        options = dict(storage_options or {})
+        if "::" not in path:
+            # The options belong to the remote protocol, not to the cache in front of it.
+            options = {path.split("://", 1)[0]: options} if options else {}
+            path = "simplecache::" + path
+        path = fsspec.open_local(path, **options)
     return IndexCatalog(path)

@@ -97,6 +97,15 @@ def test_index_search(session, tmp_path):
     assert cat.metadata_of("stack")["shape"] == [2, 3, 4]
 
 
+def test_index_opened_from_s3(session, tmp_path, s3_upload, s3_server):
+    path = tmp_path / "remote.sqlite"
+    write_catalog(str(session), str(path), headers=True)
+    (url,) = s3_upload(path, prefix="indexes")
+    cat = open_index(url, storage_options=s3_server["storage_options"])
+    assert len(cat) == 5 and list(cat.search(shape=[2, 3, 4])) == ["stack"]
+    assert cat["stack"].read().sum().compute() == sum(range(24))
+
+
 def test_index_relative_paths_move_with_the_data(session, tmp_path):
     path = session / "catalog.sqlite"
     write_catalog(str(session), str(path), relative=True)
