@@ -142,6 +142,9 @@ class HTTPStore(RangedStore):
                 response = await session.get(
                     url, headers=headers, allow_redirects=False, timeout=timeout, auth=auth
                 )
+            except (aiohttp.ClientSSLError, aiohttp.InvalidURL) as error:
+                # Certificates and malformed URLs do not get better by trying again.
+                raise StorageError(_describe(error), self.name) from None
             except (aiohttp.ClientError, OSError) as error:
                 raise Transient(_describe(error)) from None
             if response.status in _REDIRECTS and "Location" in response.headers:
