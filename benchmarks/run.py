@@ -4,6 +4,7 @@ same run, medians of repeated runs with their spread, written to benchmarks/RESU
     python benchmarks/run.py                  # everything (about 10-15 minutes here)
     python benchmarks/run.py --only local,index --repeats 5
     python benchmarks/run.py --no-write       # print only
+    (a run of some sections prints its report and leaves RESULTS.md alone, unless --output)
 
 Sections (``--only``):
 
@@ -709,7 +710,11 @@ def main() -> None:
     parser.add_argument("--acquisitions", type=int, default=20_000, help="x5 files to glob")
     parser.add_argument("--index-entries", type=int, default=100_000)
     parser.add_argument("--no-write", action="store_true", help="do not write RESULTS.md")
-    parser.add_argument("--output", default=str(HERE / "RESULTS.md"))
+    parser.add_argument(
+        "--output",
+        help="report file (default benchmarks/RESULTS.md when every section runs; a run of "
+        "some sections only prints, unless given an --output)",
+    )
     parser.add_argument("--serve", help=argparse.SUPPRESS)
     parser.add_argument("--upstream", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -740,9 +745,13 @@ def main() -> None:
         "" if len(sys.argv) == 1 else " " + " ".join(sys.argv[1:])
     )
     text = report(command, started, info, load_after, remote)
-    if not args.no_write:
-        Path(args.output).write_text(text)
-        print(f"wrote {args.output}")
+    everything = which >= set(parser.get_default("only").split(","))
+    output = args.output or (str(HERE / "RESULTS.md") if everything else None)
+    if output and not args.no_write:
+        Path(output).write_text(text)
+        print(f"wrote {output}")
+    elif not args.no_write:
+        print(text)
 
 
 if __name__ == "__main__":

@@ -118,7 +118,13 @@ def fetch_heads(
             got = _fetch_local([urls[i] for i in indices], [ends[i] for i in indices], tick)
         else:
             first = urls[indices[0]]
-            fs, _ = fsspec.core.url_to_fs(first, **_with_defaults(first, options))
+            group_options = options
+            if key in ("s3", "s3a"):
+                # botocore keeps 10 connections unless told: as many as requests in flight.
+                config = dict(options.get("config_kwargs") or {})
+                config.setdefault("max_pool_connections", concurrency)
+                group_options = {**options, "config_kwargs": config}
+            fs, _ = fsspec.core.url_to_fs(first, **_with_defaults(first, group_options))
             if "::" in first:  # chained URLs: each resolved through its own chain
                 paths = [fsspec.core.url_to_fs(urls[i], **options)[1] for i in indices]
             else:
