@@ -39,6 +39,8 @@ READ_BUDGET_NBYTES = 64 * 2**20
 MAX_STACK_FRAMES = 16
 # A thumbnail in _repr_html_ for remote files only when their data are this small.
 SMALL_FILE_NBYTES = 16 * 2**20
+# A notebook thumbnail reads at most this much (a repr must answer quickly).
+THUMBNAIL_BUDGET_NBYTES = 8 * 2**20
 
 _LENGTH_TO_NM = {"nm": 1.0, "Å": 0.1, "A": 0.1, "pm": 1e-3, "um": 1e3, "µm": 1e3, "mm": 1e6}
 _NAVIGATION_NAMES = ("y", "x")
@@ -376,7 +378,7 @@ def html_summary(f: MRCFile, thumbnail: bool | None = None) -> str:
         thumbnail = _is_local(f) or data_nbytes <= SMALL_FILE_NBYTES
     if thumbnail:
         try:
-            shown = render(f, dpi=60)
+            shown = render(f, dpi=60, budget=THUMBNAIL_BUDGET_NBYTES)
             encoded = base64.b64encode(shown.png).decode("ascii")
             picture = (
                 f"<img src='data:image/png;base64,{encoded}' style='max-width:480px' "
