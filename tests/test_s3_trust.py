@@ -24,7 +24,7 @@ RNG = np.random.default_rng(4)
 DATA = RNG.integers(0, 60000, size=(16, 64, 64)).astype(np.uint16)  # 128 KiB
 # Generous per-request deadline (moto on a loaded machine); deadline tests set their own.
 FAST = {"retries": 2, "backoff": 0.05, "request_timeout": 20.0}
-BUCKET = "intake-mrc-test"
+BUCKET = "intake-mrc-trust"  # its own bucket: conftest creates intake-mrc-test
 
 
 def _options(endpoint: str, **settings) -> dict:
