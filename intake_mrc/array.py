@@ -73,6 +73,37 @@ def merge_consecutive(units: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return units[first], counts
 
 
+class PaddedFrameTable:
+    """The frame table of a stack that stopped early (an interrupted raster scan): position
+    i (C order over ``shape``) holds frame i when i < ``n_frames``, else nothing (-1).
+
+    It stands in for that int64 array where ``FrameArray`` uses one (``np.ix_`` grids,
+    ``shape``, dask tokens) without allocating it: padding a scan of 10**9 positions costs
+    nothing until blocks are read, and each block computes only its own frame numbers."""
+
+    def __init__(self, shape: tuple[int, ...], n_frames: int):
+        self.shape = tuple(int(n) for n in shape)
+        self.n_frames = int(n_frames)
+        self.ndim = len(self.shape)
+        self.dtype = np.dtype(np.int64)
+
+    def __getitem__(self, grids: tuple[np.ndarray, ...]) -> np.ndarray:
+        if not isinstance(grids, tuple) or len(grids) != self.ndim:
+            raise TypeError("a PaddedFrameTable takes one index grid per axis (np.ix_)")
+        frames = np.asarray(np.ravel_multi_index(grids, self.shape), dtype=np.int64)
+        frames[frames >= self.n_frames] = -1
+        return frames
+
+    def __dask_tokenize__(self) -> tuple[str, tuple[int, ...], int]:
+        return ("padded-frame-table", self.shape, self.n_frames)
+
+    def __repr__(self) -> str:
+        return f"PaddedFrameTable(shape={self.shape}, n_frames={self.n_frames})"
+
+
+FrameTable = np.ndarray | PaddedFrameTable
+
+
 class FrameArray:
     """A lazily read array of shape ``navigation_shape + (ny, nx)`` over stored frames."""
 
@@ -81,7 +112,7 @@ class FrameArray:
         store: ByteStore,
         layout: DataLayout,
         navigation_shape: tuple[int, ...],
-        frame_table: np.ndarray | None = None,
+        frame_table: FrameTable | None = None,
         mmap_mode: str | None = None,
     ):
         self.store = store
@@ -104,7 +135,9 @@ class FrameArray:
         """Frame numbers for the navigation part of a selection (C order, -1 for empty)."""
         nav = selections[: len(self.navigation_shape)]
         if self.frame_table is not None:
-            return self.frame_table[np.ix_(*[_as_index(s) for s in nav])].ravel()
+            # Tables may be stored narrower (int32); byte offsets need int64.
+            table = self.frame_table[np.ix_(*[_as_index(s) for s in nav])]
+            return np.asarray(table, dtype=np.int64).ravel()
         if not nav:
             return np.zeros(1, dtype=np.int64)
         grids = np.ix_(*[_as_index(s) for s in nav])

@@ -19,6 +19,7 @@ import dask.array as da
 import numpy as np
 import yaml
 
+from .arguments import check_navigation_shape
 from .array import FrameArray, to_dask
 from .errors import MRCFormatError, TruncatedFileError
 from .format.extended import (
@@ -163,9 +164,11 @@ class MRCFile:
         notes = []
         if isinstance(navigation_shape, str):
             if navigation_shape != "auto":
-                raise ValueError(
+                raise MRCFormatError(
                     f"navigation_shape must be (x, y, ...), 'auto' or None, "
-                    f"not {navigation_shape!r}"
+                    f"not {navigation_shape!r}",
+                    store.name,
+                    "navigation_shape",
                 )
             nav = fei_scan_shape(extended, header.layout.n_frames)
             notes.append(
@@ -174,7 +177,7 @@ class MRCFile:
                 else "navigation_shape='auto': the FEI scan size does not fit the frames"
             )
         elif navigation_shape is not None:
-            nav = tuple(reversed(tuple(navigation_shape)))
+            nav = tuple(reversed(check_navigation_shape(navigation_shape, store.name)))
         out = cls(store, header, extended, nav, chunks, mmap_mode, axis_order=axis_order)
         out.notes.extend(notes)
         return out

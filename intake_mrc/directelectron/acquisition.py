@@ -11,10 +11,11 @@ from __future__ import annotations
 import functools
 import math
 import os
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import replace
 from typing import Any
 
+from ..arguments import check_navigation_shape
 from ..errors import MetadataError, MRCFormatError
 from ..mrc import MRCFile
 from ..storage import ByteStore, open_store
@@ -29,6 +30,7 @@ from .naming import (
     stem_of,
 )
 from .scan import (
+    CSV_BLOCK_NBYTES,
     PartialScan,
     ScanGeometry,
     custom_geometry,
@@ -39,7 +41,10 @@ from .scan import (
     signal_axes,
 )
 
+# A scan-coordinates CSV may be this large, or CSV_NBYTES_PER_FRAME per frame if more
+# (a row is "x,y" plus the columns newer DE-Server versions add).
 MAX_CSV_NBYTES = 256 * 2**20
+CSV_NBYTES_PER_FRAME = 64
 
 
 class LazyImages(Mapping[str, MRCFile]):
@@ -109,6 +114,37 @@ def _read_text_source(
         return content, name
     store = open_store(source, storage_options)
     return store.read_all(limit), store.name
+
+
+def _stream_source(
+    source: Any, storage_options: dict[str, Any] | None, limit: int, what: str
+) -> tuple[Iterable[bytes], str]:
+    """Blocks of a path, URL, store or open file (text or binary), and its display name:
+    read as they are parsed, so memory holds one block, never the whole file."""
+    if hasattr(source, "read") and not isinstance(source, ByteStore):
+        name = str(getattr(source, "name", "<file object>"))
+
+        def from_file() -> Iterator[bytes]:
+            total = 0
+            while block := source.read(CSV_BLOCK_NBYTES):
+                if isinstance(block, str):
+                    block = block.encode("utf-8", errors="replace")
+                total += len(block)
+                if total > limit:
+                    raise MetadataError(f"larger than {limit} bytes", name, what)
+                yield block
+
+        return from_file(), name
+    store = source if isinstance(source, ByteStore) else open_store(source, storage_options)
+    size = store.size()
+    if size > limit:
+        raise MetadataError(f"{size} bytes, larger than {limit} bytes", store.name, what)
+
+    def from_store() -> Iterator[bytes]:
+        for start in range(0, size, CSV_BLOCK_NBYTES):
+            yield store.read_runs([start], [min(CSV_BLOCK_NBYTES, size - start)]).tobytes()
+
+    return from_store(), store.name
 
 
 def load_info(source: Any, storage_options: dict[str, Any] | None = None) -> DEInfo:
@@ -244,8 +280,9 @@ def _custom_scan(
     scan_file: Any,
     storage_options: dict[str, Any] | None,
     n_frames: int,
+    frame_nbytes: int,
 ) -> ScanGeometry:
-    """The geometry of a Random or XY-file scan from its scan-coordinates CSV."""
+    """The geometry of a Random or XY-file scan from its scan-coordinates CSV (streamed)."""
     missing = MetadataError(
         f"custom scan ({info.get('Scan - Type')}) but no scan-coordinates file",
         info.source,
@@ -257,11 +294,12 @@ def _custom_scan(
             source = movie.sibling(f"{stem}_scan_coordinates.csv") if stem else None
         if source is None:
             raise missing
-        content, csv_name = _read_text_source(source, storage_options, MAX_CSV_NBYTES)
+        limit = max(MAX_CSV_NBYTES, CSV_NBYTES_PER_FRAME * n_frames)
+        blocks, csv_name = _stream_source(source, storage_options, limit, "csv")
     except FileNotFoundError:
         raise missing from None
-    coordinates = parse_scan_coordinates(content, csv_name, max_rows=n_frames)
-    return custom_geometry(info, n_frames, coordinates, csv_name)
+    coordinates = parse_scan_coordinates(blocks, csv_name, max_rows=n_frames)
+    return custom_geometry(info, n_frames, coordinates, csv_name, frame_nbytes)
 
 
 def open_de_movie(
@@ -307,16 +345,20 @@ def open_de_movie(
         axis_order=axis_order,
     )
     layout = movie.frame_array.layout
+    # One frame as handed out: what padding a position with zeros costs.
+    frame_nbytes = layout.ny * layout.nx * layout.out_dtype.itemsize
     geometry: ScanGeometry | None = None
     if navigation_shape is not None:
         # The user's shape wins; MRCFile checks that it holds the frames.
-        nav = tuple(reversed(tuple(navigation_shape)))
+        nav = tuple(reversed(check_navigation_shape(navigation_shape, store.name)))
         geometry = ScanGeometry("user", nav, [])
     elif info is not None:
         if needs_coordinates(info):
-            geometry = _custom_scan(info, store, stem, scan_file, storage_options, layout.n_frames)
+            geometry = _custom_scan(
+                info, store, stem, scan_file, storage_options, layout.n_frames, frame_nbytes
+            )
         elif info.enabled("Scan - Enable"):
-            geometry = raster_geometry(info, layout.n_frames, partial_scan)
+            geometry = raster_geometry(info, layout.n_frames, partial_scan, frame_nbytes)
         else:
             geometry = movie_geometry(info, layout.n_frames)
     if geometry is None:

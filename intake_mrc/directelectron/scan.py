@@ -7,19 +7,35 @@ the axes with physical scales from the info file.
 
 from __future__ import annotations
 
+import io
 import math
+import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
 
+from ..array import FrameTable, PaddedFrameTable
 from ..errors import MetadataError
 from .info import DEInfo
 
 PartialScan = Literal["error", "pad"]
-# A custom-scan grid may not hold more than this many positions (a lying CSV cannot make
-# the reader allocate more).
+# A navigation grid may not hold more than this many positions (a lying info file or CSV
+# cannot make the reader plan more).
 MAX_GRID_POSITIONS = 2**26
+# A grid with positions that no frame fills (an interrupted raster scan padded with zeros,
+# a sparse custom scan) may hold at most this many times the frames that exist, so that
+# what a read hands out stays within a few times the data in the file ...
+MAX_FILL_FACTOR = 4
+# ... except small grids: this many bytes of output (or of frame table) are always allowed.
+SMALL_GRID_NBYTES = 16 * 2**20
+# Scan coordinates: the largest coordinate accepted (far beyond any scan), and the CSV
+# parsed in blocks of this many bytes, lines of at most MAX_CSV_LINE_CHARS.
+MAX_COORDINATE = 2**31 - 1
+CSV_BLOCK_NBYTES = 4 * 2**20
+MAX_CSV_LINE_CHARS = 64 * 1024
+_CELL = re.compile(rb"\s*[+-]?[0-9]+\s*\Z")
 
 
 def _axis(
@@ -41,7 +57,7 @@ class ScanGeometry:
     kind: str  # "raster", "custom" or "movie"
     navigation_shape: tuple[int, ...]
     axes: list[dict[str, Any]]  # navigation axes, numpy order
-    frame_table: np.ndarray | None = None
+    frame_table: FrameTable | None = None
     notes: list[str] = field(default_factory=list)
 
 
@@ -88,7 +104,40 @@ def _scan_axes(info: DEInfo, ny: int, nx: int) -> list[dict[str, Any]]:
     ]
 
 
-def raster_geometry(info: DEInfo, n_frames: int, partial_scan: PartialScan) -> ScanGeometry:
+def check_grid(
+    shape: tuple[int, ...],
+    n_frames: int,
+    frame_nbytes: int,
+    source: str | None,
+    field: str,
+    what: str,
+) -> None:
+    """Refuse a grid that would hand out far more than the file holds: more than
+    MAX_GRID_POSITIONS positions, or more than MAX_FILL_FACTOR times the frames that exist
+    unless its output (and frame table) stays under SMALL_GRID_NBYTES."""
+    positions = math.prod(shape)
+    per_position = max(int(frame_nbytes), 8)  # a frame of output, or a table entry
+    if positions <= MAX_GRID_POSITIONS and (
+        positions <= MAX_FILL_FACTOR * n_frames or positions * per_position <= SMALL_GRID_NBYTES
+    ):
+        return
+    raise MetadataError(
+        f"{what}: a {' x '.join(map(str, shape))} grid ({positions} positions) for "
+        f"{n_frames} frames of {frame_nbytes} bytes would hand out {positions * frame_nbytes} "
+        f"bytes from {n_frames * frame_nbytes}; a grid may hold at most {MAX_FILL_FACTOR} times "
+        f"the frames (intake_mrc.directelectron.scan.MAX_FILL_FACTOR) and "
+        f"{MAX_GRID_POSITIONS} positions (MAX_GRID_POSITIONS)",
+        source,
+        field,
+    )
+
+
+def raster_geometry(
+    info: DEInfo, n_frames: int, partial_scan: PartialScan, frame_nbytes: int = 1
+) -> ScanGeometry:
+    """The (repeats,) ny, nx grid of a raster scan; with ``partial_scan="pad"`` an
+    interrupted scan (fewer frames) is padded lazily, within ``check_grid``'s bounds.
+    ``frame_nbytes`` is one output frame's size."""
     nx, ny = _scan_size(info)
     repeats = info.integer("Scan - Repeats", default=1)
     if repeats is None or repeats < 1:
@@ -103,9 +152,15 @@ def raster_geometry(info: DEInfo, n_frames: int, partial_scan: PartialScan) -> S
     if n_frames == expected:
         return geometry
     if n_frames < expected and partial_scan == "pad":
-        table = np.full(expected, -1, dtype=np.int64)
-        table[:n_frames] = np.arange(n_frames)
-        geometry.frame_table = table.reshape(nav)
+        check_grid(
+            nav,
+            n_frames,
+            frame_nbytes,
+            info.source,
+            "Scan - Size X/Y",
+            "partial_scan='pad' cannot pad the interrupted scan",
+        )
+        geometry.frame_table = PaddedFrameTable(nav, n_frames)
         geometry.notes.append(
             f"interrupted scan: {n_frames} of {expected} frames; missing positions read as 0"
         )
@@ -124,73 +179,177 @@ def raster_geometry(info: DEInfo, n_frames: int, partial_scan: PartialScan) -> S
     )
 
 
-def parse_scan_coordinates(
-    content: str | bytes, source: str | None = None, max_rows: int | None = None
-) -> np.ndarray:
-    """``x,y`` integer rows (more columns allowed and ignored) into an (n, 2) array."""
-    if isinstance(content, bytes):
-        if b"\x00" in content:
-            raise MetadataError("binary data, not a scan-coordinates CSV", source, "csv")
-        content = content.decode("utf-8", errors="replace")
-    rows: list[tuple[int, int]] = []
-    for number, line in enumerate(content.splitlines(), start=1):
-        if not line.strip():
-            continue
-        cells = line.split(",")
-        try:
-            x_text, y_text = cells[0].strip(), cells[1].strip()
-            x, y = int(x_text), int(y_text)
-        except (IndexError, ValueError):
+class ScanCoordinateParser:
+    """Streaming parser of a scan-coordinates CSV: ``x,y`` integer rows (more columns allowed
+    and ignored, blank lines skipped). Feed bytes in blocks of any size; ``finish`` gives an
+    (n, 2) int32 array. Memory stays at the result plus one block: each block of whole
+    lines is parsed by numpy's C reader, and only a block that it refuses (or whose values
+    are out of range) is parsed again line by line, to name the line at fault."""
+
+    def __init__(self, source: str | None = None, max_rows: int | None = None):
+        self.source = source
+        self.max_rows = max_rows
+        self._carry = b""
+        self._line = 0  # lines before the carried part
+        self._rows = 0
+        self._blocks: list[np.ndarray] = []
+
+    def feed(self, data: bytes) -> None:
+        if b"\x00" in data:
+            raise MetadataError("binary data, not a scan-coordinates CSV", self.source, "csv")
+        data = self._carry + data
+        end = data.rfind(b"\n") + 1
+        self._carry = data[end:]
+        if len(self._carry) > MAX_CSV_LINE_CHARS:
             raise MetadataError(
-                f"line {number}: expected integer 'x,y', got {line[:60]!r}", source, "csv"
-            ) from None
-        if x < 0 or y < 0:
-            raise MetadataError(f"line {number}: negative position ({x}, {y})", source, "csv")
-        rows.append((x, y))
-        if max_rows is not None and len(rows) > max_rows:
-            raise MetadataError(
-                f"more than {max_rows} positions for {max_rows} frames", source, "csv"
+                f"line {self._line + 1}: longer than {MAX_CSV_LINE_CHARS} characters",
+                self.source,
+                "csv",
             )
-    if not rows:
-        raise MetadataError("no positions", source, "csv")
-    return np.asarray(rows, dtype=np.int64)
+        if end:
+            self._parse(data[:end])
+
+    def finish(self) -> np.ndarray:
+        if self._carry:
+            self._parse(self._carry + b"\n")
+            self._carry = b""
+        if not self._rows:
+            raise MetadataError("no positions", self.source, "csv")
+        out = np.concatenate(self._blocks) if len(self._blocks) > 1 else self._blocks[0]
+        self._blocks = []
+        return out
+
+    def _parse(self, lines: bytes) -> None:
+        """Whole lines (ending in a newline)."""
+        first_line = self._line + 1
+        self._line += lines.count(b"\n")
+        if not lines.strip():
+            return
+        try:
+            rows = np.loadtxt(
+                io.BytesIO(lines),
+                delimiter=",",
+                usecols=(0, 1),
+                dtype=np.int64,
+                comments=None,
+                ndmin=2,
+            )
+        except (ValueError, OverflowError):
+            rows = None
+        if rows is None or (rows.size and (rows.min() < 0 or rows.max() > MAX_COORDINATE)):
+            rows = self._parse_slowly(lines, first_line)
+        if not rows.size:
+            return
+        self._rows += len(rows)
+        if self.max_rows is not None and self._rows > self.max_rows:
+            raise MetadataError(
+                f"more than {self.max_rows} positions for {self.max_rows} frames",
+                self.source,
+                "csv",
+            )
+        self._blocks.append(rows.astype(np.int32))
+
+    def _parse_slowly(self, lines: bytes, first_line: int) -> np.ndarray:
+        """The same rows, line by line: the first bad line raises MetadataError by number."""
+        rows: list[tuple[int, int]] = []
+        for number, line in enumerate(lines.split(b"\n")[:-1], start=first_line):
+            if not line.strip():
+                continue
+            cells = line.split(b",")
+            if len(cells) < 2 or not (_CELL.match(cells[0]) and _CELL.match(cells[1])):
+                shown = line[:60].decode("utf-8", errors="replace")
+                raise MetadataError(
+                    f"line {number}: expected integer 'x,y', got {shown!r}", self.source, "csv"
+                )
+            # Digits only (no '1_0', no other scripts): int() of a bounded text.
+            x_text, y_text = cells[0].strip(), cells[1].strip()
+            if max(len(x_text), len(y_text)) > 20:
+                big = (x_text if len(x_text) > 20 else y_text)[:24].decode()
+                raise MetadataError(
+                    f"line {number}: coordinate too large ({big}...): at most {MAX_COORDINATE}",
+                    self.source,
+                    "csv",
+                )
+            x, y = int(x_text), int(y_text)
+            if x < 0 or y < 0:
+                raise MetadataError(
+                    f"line {number}: negative position ({x}, {y})", self.source, "csv"
+                )
+            if x > MAX_COORDINATE or y > MAX_COORDINATE:
+                raise MetadataError(
+                    f"line {number}: coordinate too large ({x}, {y}): at most {MAX_COORDINATE}",
+                    self.source,
+                    "csv",
+                )
+            rows.append((x, y))
+        return np.array(rows, dtype=np.int64).reshape(-1, 2)
+
+
+def parse_scan_coordinates(
+    content: str | bytes | Iterable[bytes],
+    source: str | None = None,
+    max_rows: int | None = None,
+) -> np.ndarray:
+    """``x,y`` integer rows (more columns allowed and ignored) into an (n, 2) int32 array.
+    ``content`` is the whole text, or an iterable of bytes blocks (streamed)."""
+    parser = ScanCoordinateParser(source, max_rows)
+    if isinstance(content, str):
+        content = content.encode("utf-8", errors="replace")
+    if isinstance(content, bytes):
+        whole = content
+        content = (whole[i : i + CSV_BLOCK_NBYTES] for i in range(0, len(whole), CSV_BLOCK_NBYTES))
+    for block in content:
+        parser.feed(block)
+    return parser.finish()
 
 
 def custom_geometry(
-    info: DEInfo, n_frames: int, coordinates: np.ndarray, source: str | None = None
+    info: DEInfo,
+    n_frames: int,
+    coordinates: np.ndarray,
+    source: str | None = None,
+    frame_nbytes: int = 1,
 ) -> ScanGeometry:
-    """A dense (ny, nx[, visits]) grid from per-frame positions; -1 where nothing was taken."""
+    """A dense (ny, nx[, visits]) grid from per-frame positions; -1 where nothing was taken.
+    The grid is bounded by ``check_grid``; the table is int32 (positions < 2**31)."""
     if len(coordinates) != n_frames:
         raise MetadataError(
             f"{len(coordinates)} positions for a movie of {n_frames} frames", source, "csv"
         )
     x, y = coordinates[:, 0], coordinates[:, 1]
+    max_x, max_y = int(x.max()), int(y.max())
     try:
         size_x, size_y = _scan_size(info)
     except MetadataError:
         size_x = size_y = None
-    if size_x is not None and (x.max() >= size_x or y.max() >= size_y):
+    if size_x is not None and size_y is not None and (max_x >= size_x or max_y >= size_y):
         raise MetadataError(
-            f"positions reach ({int(x.max())}, {int(y.max())}) outside the {size_x} x {size_y} "
-            "scan",
+            f"positions reach ({max_x}, {max_y}) outside the {size_x} x {size_y} scan",
             source,
             "csv",
         )
-    nx, ny = int(x.max()) + 1, int(y.max()) + 1
-    flat = y * nx + x
-    order = np.argsort(flat, kind="stable")
-    sorted_flat = flat[order]
-    starts = np.r_[0, np.flatnonzero(np.diff(sorted_flat)) + 1]
-    counts = np.diff(np.r_[starts, sorted_flat.size])
-    visits = int(counts.max())
-    if ny * nx * visits > MAX_GRID_POSITIONS:
-        raise MetadataError(
-            f"a {ny} x {nx} x {visits} grid is too large for {n_frames} frames", source, "csv"
-        )
-    # Visit k at a position is the k-th frame taken there (frames in time order).
-    rank = np.arange(sorted_flat.size) - np.repeat(starts, counts)
-    table = np.full(ny * nx * visits, -1, dtype=np.int64)
-    table[sorted_flat * visits + rank] = order
+    nx, ny = max_x + 1, max_y + 1
+    what = "the scan coordinates do not fit the frames"
+    check_grid((ny, nx), n_frames, frame_nbytes, source, "csv", what)
+    # ny * nx <= MAX_GRID_POSITIONS < 2**31: flat positions and frame numbers fit int32.
+    flat = y.astype(np.int32) * np.int32(nx) + x.astype(np.int32)
+    frames = np.arange(n_frames, dtype=np.int32)
+    table = np.full(ny * nx, -1, dtype=np.int32)
+    table[flat] = frames
+    visits = 1
+    if np.count_nonzero(table >= 0) != n_frames:
+        # Repeated positions: visit k at a position is the k-th frame taken there (frames
+        # in time order).
+        order = np.argsort(flat, kind="stable").astype(np.int32)
+        sorted_flat = flat[order]
+        del flat
+        starts = np.r_[0, np.flatnonzero(np.diff(sorted_flat)) + 1]
+        counts = np.diff(np.r_[starts, sorted_flat.size])
+        visits = int(counts.max())
+        check_grid((ny, nx, visits), n_frames, frame_nbytes, source, "csv", what)
+        rank = np.arange(sorted_flat.size) - np.repeat(starts, counts)
+        table = np.full(ny * nx * visits, -1, dtype=np.int32)
+        table[sorted_flat.astype(np.int64) * visits + rank] = order
     axes = _scan_axes(info, ny, nx)
     if visits > 1:
         axes.append(_axis("visit", visits, None, None, True))

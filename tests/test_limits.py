@@ -1,0 +1,294 @@
+"""Small inputs cannot cost large memory, and wrong arguments fail clearly.
+
+Memory bounds are measured in a child process: how far its peak RSS rises over the
+operation, after warming up (imports, a small read of the same kind), so the numbers are
+about the operation, not about the interpreter (Linux: /proc/self/status). Every bound is
+far below what the unbounded code allocated (the numbers in issue 8) and far above what the
+bounded code needs, so a loaded machine does not make them flaky."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+from dewriter import info_text, write_acquisition
+from mrcwriter import write_mrc
+
+import intake_mrc
+from intake_mrc import MetadataError, MRCFormatError
+from intake_mrc.array import PaddedFrameTable
+from intake_mrc.directelectron.scan import MAX_FILL_FACTOR, parse_scan_coordinates
+
+MiB = 2**20
+TESTS = Path(__file__).resolve().parent
+
+
+def peak_rss_delta(warm: str, body: str) -> dict:
+    """Run ``warm`` then ``body`` in a fresh interpreter; the child reports by how many bytes
+    its peak RSS rose above its RSS at the start of ``body``, and ``body``'s ``result``.
+
+    The peak is the kernel's VmHWM, reset before ``body`` (``/proc/self/clear_refs``): a
+    child's ``ru_maxrss`` starts at its parent's peak (it is carried over fork and exec), so
+    it would measure the test runner instead of the child."""
+    script = textwrap.dedent(
+        """
+        import json, re, sys
+        sys.path.insert(0, {tests!r})
+        def status(key):
+            with open("/proc/self/status") as f:
+                return int(re.search(key + r":\\s+(\\d+) kB", f.read()).group(1)) * 1024
+        result = None
+        {warm}
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")  # the peak (VmHWM) starts again from the current RSS
+        before = status("VmRSS")
+        try:
+        {body}
+        except Exception as error:
+            result = {{"error": type(error).__name__, "message": str(error)}}
+        print(json.dumps({{"delta": status("VmHWM") - before, "result": result}}))
+        """
+    ).format(
+        tests=str(TESTS),
+        warm=textwrap.dedent(warm).strip(),
+        body=textwrap.indent(textwrap.dedent(body).strip(), "    "),
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+# -- raster padding --------------------------------------------------------------------------
+
+
+def tiny_movie_with_huge_scan(folder: Path, scan: int = 30000) -> dict:
+    """A 2 KiB movie (4 frames of 8 x 16 uint16) whose info file claims a scan x scan grid."""
+    return write_acquisition(
+        folder,
+        scan=(scan, scan),
+        frame=(16, 8),
+        n_frames=4,
+        virtual_names=(),
+        external_names=(),
+    )
+
+
+def test_padding_a_huge_scan_is_refused_without_allocating(tmp_path):
+    acq = tiny_movie_with_huge_scan(tmp_path)
+    assert acq["paths"]["movie"].stat().st_size < 2200
+    out = peak_rss_delta(
+        """
+        import intake_mrc
+        """,
+        f"""
+        intake_mrc.open_mrc({str(acq["paths"]["movie"])!r}, partial_scan="pad")
+        """,
+    )
+    # Unbounded, this allocated a 6.7 GiB frame table before failing or succeeding.
+    assert out["delta"] < 64 * MiB, out
+    assert out["result"]["error"] == "MetadataError"
+    message = out["result"]["message"]
+    assert "_info.txt" in message  # the file that claims the scan
+    assert "30000 x 30000" in message and "900000000 positions" in message
+    assert "4 frames" in message and "MAX_FILL_FACTOR" in message
+
+
+def test_padding_error_in_process_names_file_and_field(tmp_path):
+    acq = tiny_movie_with_huge_scan(tmp_path, scan=3000)
+    with pytest.raises(MetadataError, match="9000000 positions") as info:
+        intake_mrc.open_mrc(acq["paths"]["movie"], partial_scan="pad")
+    assert info.value.field == "Scan - Size X/Y"
+    assert str(info.value).startswith(str(acq["paths"]["info"]))
+
+
+def test_padding_is_lazy_and_reads_match(tmp_path):
+    # 2,000,000 frames of 1 pixel on a 1500 x 1500 grid: 2.25 million positions, padded by
+    # 250,000. An eager table would be 18 MB; the lazy one holds two numbers.
+    n = 2_000_000
+    folder = tmp_path / "acq"
+    folder.mkdir()
+    movie = folder / "20250101_00001_movie.mrc"
+    write_mrc(movie, (np.arange(n, dtype=np.uint32) % 251).astype(np.uint8).reshape(n, 1, 1))
+    values = {"Dataset Name": "20250101_00001", "Scan - Enable": "Enable"}
+    values |= {"Scan - Type": "Raster", "Scan - Size X": 1500, "Scan - Size Y": 1500}
+    (folder / "20250101_00001_info.txt").write_text(info_text(values))
+    out = peak_rss_delta(
+        "import intake_mrc",
+        f"""
+        f = intake_mrc.open_mrc({str(movie)!r}, partial_scan="pad")
+        result = [repr(f.frame_array.frame_table), list(f.shape)]
+        """,
+    )
+    assert out["result"] == [
+        "PaddedFrameTable(shape=(1500, 1500), n_frames=2000000)",
+        [1500, 1500, 1, 1],
+    ]
+    assert out["delta"] < 8 * MiB, out
+    f = intake_mrc.open_mrc(movie, partial_scan="pad")
+    assert isinstance(f.frame_array.frame_table, PaddedFrameTable)
+    expected = np.zeros(1500 * 1500, dtype=np.uint8)
+    expected[:n] = np.arange(n) % 251
+    expected = expected.reshape(1500, 1500, 1, 1)
+    np.testing.assert_array_equal(f.to_dask(chunks=(700, 300)).compute(), expected)
+    np.testing.assert_array_equal(f.read(), expected)
+    np.testing.assert_array_equal(f.to_dask()[1499, ::7].compute(), expected[1499, ::7])
+
+
+def test_padding_within_the_fill_factor_is_allowed(tmp_path):
+    # Frames of 64 x 128 uint16 (16 KiB) on a 40 x 40 grid: 1600 positions, 25 MiB of output,
+    # over SMALL_GRID_NBYTES; so the grid may hold at most MAX_FILL_FACTOR times the frames.
+    def movie(name: str, n_frames: int) -> Path:
+        acq = write_acquisition(
+            tmp_path / name,
+            scan=(40, 40),
+            frame=(64, 128),
+            n_frames=n_frames,
+            virtual_names=(),
+            external_names=(),
+        )
+        return acq["paths"]["movie"]
+
+    enough = 1600 // MAX_FILL_FACTOR
+    f = intake_mrc.open_mrc(movie("ok", enough), partial_scan="pad")
+    assert f.shape == (40, 40, 128, 64)
+    assert f.to_dask()[39, 39].compute().max() == 0
+    assert f.to_dask()[(enough - 1) // 40, (enough - 1) % 40, 0, 0].compute() == enough - 1
+    with pytest.raises(MetadataError, match=f"1600 positions\\) for {enough - 1} frames"):
+        intake_mrc.open_mrc(movie("short", enough - 1), partial_scan="pad")
+
+
+# -- scan-coordinate CSVs ----------------------------------------------------------------
+
+
+def write_random_scan(folder: Path, side: int) -> dict:
+    """A Random scan of side x side positions (a permutation), 1-pixel frames."""
+    n = side * side
+    folder.mkdir(parents=True, exist_ok=True)
+    movie = folder / "20250101_00001_movie.mrc"
+    write_mrc(movie, np.zeros((n, 1, 1), dtype=np.uint8))
+    values = {"Dataset Name": "20250101_00001", "Scan - Enable": "Enable"}
+    values |= {"Scan - Type": "Random", "Scan - Size X": side, "Scan - Size Y": side}
+    (folder / "20250101_00001_info.txt").write_text(info_text(values))
+    perm = np.random.default_rng(0).permutation(n)
+    text = "\n".join(map("{},{}".format, (perm % side).tolist(), (perm // side).tolist()))
+    csv = folder / "20250101_00001_scan_coordinates.csv"
+    csv.write_text(text + "\n")
+    return {"movie": movie, "csv": csv, "perm": perm}
+
+
+def test_large_csv_streams_in_bounded_memory(tmp_path):
+    side = 1024  # 1,048,576 positions, a 9.6 MB CSV
+    scan = write_random_scan(tmp_path / "big", side)
+    small = write_random_scan(tmp_path / "small", 16)
+    out = peak_rss_delta(
+        f"""
+        import intake_mrc
+        intake_mrc.open_mrc({str(small["movie"])!r})
+        """,
+        f"""
+        f = intake_mrc.open_mrc({str(scan["movie"])!r})
+        result = list(f.shape)
+        """,
+    )
+    assert out["result"] == [side, side, 1, 1], out
+    # Unbounded this took about 220 bytes per position (3.7 GB for 4096 x 4096); streamed,
+    # about 25 (measured). The bound is per position of the grid.
+    per_position = out["delta"] / side**2
+    assert per_position < 64, out
+    f = intake_mrc.open_mrc(scan["movie"])
+    table = np.asarray(f.frame_array.frame_table)
+    perm = scan["perm"]
+    assert (table.ravel()[perm] == np.arange(side * side)).all()
+
+
+def test_csv_streamed_in_small_blocks_matches_whole():
+    rng = np.random.default_rng(3)
+    rows = rng.integers(0, 1000, size=(500, 2))
+    text = "".join(f"{x}, {y},7\r\n" if i % 3 else f"{x},{y}\n\n" for i, (x, y) in enumerate(rows))
+    data = text.encode()
+    whole = parse_scan_coordinates(text, "c.csv")
+    np.testing.assert_array_equal(whole, rows)
+    for size in (1, 7, 64):
+        blocks = (data[i : i + size] for i in range(0, len(data), size))
+        np.testing.assert_array_equal(parse_scan_coordinates(blocks, "c.csv"), rows)
+    bad = data + b"3,oops\n"
+    line = text.count("\n") + 1
+    with pytest.raises(MetadataError, match=f"line {line}: expected integer"):
+        parse_scan_coordinates((bad[i : i + 5] for i in range(0, len(bad), 5)), "c.csv")
+
+
+@pytest.mark.parametrize(
+    "value", ["99999999999999999999999999999", "9223372036854775808", "2147483648"]
+)
+def test_huge_csv_coordinate_names_file_and_line(tmp_path, value):
+    acq = write_acquisition(
+        tmp_path, scan=(4, 3), scan_type="Random", coordinates=np.array([[0, 0], [1, 1]])
+    )
+    acq["paths"]["csv"].write_text(f"0,0\n\n1,{value}\n")
+    with pytest.raises(MetadataError, match="line 3: coordinate too large") as info:
+        intake_mrc.open_mrc(acq["paths"]["movie"])
+    assert str(info.value).startswith(str(acq["paths"]["csv"]))
+    assert info.value.field == "csv"
+
+
+def test_sparse_csv_grid_is_bounded(tmp_path):
+    # Two frames whose positions span 6000 x 6000: a 36-million-position table for two
+    # frames is refused, naming the CSV.
+    coords = np.array([[0, 0], [5999, 5999]])
+    acq = write_acquisition(
+        tmp_path,
+        scan=(6000, 6000),
+        scan_type="Random",
+        coordinates=coords,
+        virtual_names=(),
+        external_names=(),
+    )
+    with pytest.raises(MetadataError, match="36000000 positions") as info:
+        intake_mrc.open_mrc(acq["paths"]["movie"])
+    assert "scan_coordinates.csv" in str(info.value)
+
+
+# -- navigation_shape ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "shape,cause",
+    [
+        ((3, 2.9), "2.9"),
+        ((3.0, 2), "3.0"),
+        ((-2, -3), "-2 is not a positive size"),
+        ((0, 6), "0 is not a positive size"),
+        ((True, 6), "True"),
+        ((np.float64(3), 2), "3.0"),
+        ("6,1", "'6,1'"),
+        (6, "6"),
+        (("3", 2), "'3'"),
+    ],
+)
+@pytest.mark.parametrize("de", [False, True])
+def test_bad_navigation_shape_is_a_clear_error(tmp_path, shape, cause, de):
+    if de:
+        path = write_acquisition(tmp_path, scan=(3, 2), virtual_names=(), external_names=())[
+            "paths"
+        ]["movie"]
+    else:
+        path = write_mrc(tmp_path / "stack.mrc", np.zeros((6, 4, 5), np.float32))
+    with pytest.raises(MRCFormatError) as info:
+        intake_mrc.open_mrc(path, navigation_shape=shape)
+    assert type(info.value) is MRCFormatError
+    assert info.value.field == "navigation_shape"
+    assert str(info.value).startswith(str(path))
+    assert cause in str(info.value)
+
+
+@pytest.mark.parametrize("shape", [(3, 2), [3, 2], (np.int64(3), np.int32(2)), np.array([3, 2])])
+def test_integer_navigation_shapes_are_accepted(tmp_path, shape):
+    path = write_mrc(tmp_path / "stack.mrc", np.zeros((6, 4, 5), np.float32))
+    assert intake_mrc.open_mrc(path, navigation_shape=shape).shape == (2, 3, 4, 5)
