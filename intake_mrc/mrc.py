@@ -79,6 +79,25 @@ def _axis(
     }
 
 
+def open_decompressed(
+    store: ByteStore, head: bytes, compression: str
+) -> tuple[DecompressedStore, bytes]:
+    """The decompressed view of a gzip/bzip2 file and its first bytes, limited to the size
+    its header declares (header, extended header and data): nothing past it is ever
+    decompressed, whatever the stream holds."""
+    # A short first read already holds the whole compressed file: not read again.
+    whole = head if store.known_size() == len(head) else None
+    decompressed = DecompressedStore(store, compression, whole)
+    head = decompressed.head(FIRST_READ_NBYTES)
+    try:
+        layout = parse_main_header(head, decompressed.name, None).layout
+    except MRCFormatError:
+        decompressed.set_limit(len(head))  # refused: nothing past the header is needed
+    else:
+        decompressed.set_limit(layout.offset + layout.nbytes)
+    return decompressed, head
+
+
 class MRCFile:
     """An MRC file opened for lazy reading. Build one with :func:`intake_mrc.open_mrc`."""
 
@@ -152,10 +171,7 @@ class MRCFile:
         head = store.head(FIRST_READ_NBYTES)
         compression = detect_compression(head)
         if compression and head[208:211] != b"MAP":
-            # A short first read already holds the whole compressed file: not read again.
-            whole = head if store.known_size() == len(head) else None
-            store = DecompressedStore(store, compression, whole)
-            head = store.head(FIRST_READ_NBYTES)
+            store, head = open_decompressed(store, head, compression)
         header = parse_main_header(
             head, store.name, store.known_size(), signed_bytes, default_unsigned_bytes
         )
@@ -394,11 +410,9 @@ class MRCFile:
     def read(self) -> np.ndarray:
         """The whole array in memory (with ``axis_order="xyz"``, a transposed view of the
         buffer read in the stored order)."""
-        if self.store.known_size() is None:
-            # Check the data extent before allocating what the header claims.
-            check_extent(
-                self.main_header.layout, self.store.size(), self.name, self.main_header.fields
-            )
+        # Check the data extent before allocating what the header claims (the size may have
+        # been unknown at open: a remote file, a compressed one not decompressed yet).
+        check_extent(self.main_header.layout, self.store.size(), self.name, self.main_header.fields)
         return self._ordered(self.frame_array.read())
 
     def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:

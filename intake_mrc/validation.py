@@ -35,17 +35,16 @@ def validate(
     only (that reads every byte), "always" also for remote files, "never" skips it. Errors
     reaching the file (missing, forbidden) raise, as ``open_mrc`` does."""
     from .api import open_mrc
-    from .mrc import FIRST_READ_NBYTES
-    from .storage import DecompressedStore, open_store
+    from .mrc import FIRST_READ_NBYTES, open_decompressed
+    from .storage import open_store
 
     store = open_store(urlpath, storage_options)
     head = store.head(FIRST_READ_NBYTES)
     compression = detect_compression(head)
     if compression and head[208:211] != b"MAP":
-        whole = head if store.known_size() == len(head) else None
-        store = DecompressedStore(store, compression, whole)
         try:
-            head = store.head(FIRST_READ_NBYTES)
+            # Decompressed no further than the header declares (its size() stops there).
+            store, head = open_decompressed(store, head, compression)
         except MRCFormatError as error:  # not decompressible
             return [_without_source(error)]
     problems = header_problems(head, store.size())

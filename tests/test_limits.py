@@ -8,10 +8,15 @@ bounded code needs, so a loaded machine does not make them flaky."""
 
 from __future__ import annotations
 
+import bz2
+import gzip
 import json
+import pickle
+import struct
 import subprocess
 import sys
 import textwrap
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -20,9 +25,10 @@ from dewriter import info_text, write_acquisition
 from mrcwriter import write_mrc
 
 import intake_mrc
-from intake_mrc import MetadataError, MRCFormatError
+from intake_mrc import MetadataError, MRCFormatError, TruncatedFileError
 from intake_mrc.array import PaddedFrameTable
 from intake_mrc.directelectron.scan import MAX_FILL_FACTOR, parse_scan_coordinates
+from intake_mrc.format.writer import encode_mrc
 
 MiB = 2**20
 TESTS = Path(__file__).resolve().parent
@@ -307,3 +313,165 @@ def test_bad_navigation_shape_is_a_clear_error(tmp_path, shape, cause, de):
 def test_integer_navigation_shapes_are_accepted(tmp_path, shape):
     path = write_mrc(tmp_path / "stack.mrc", np.zeros((6, 4, 5), np.float32))
     assert intake_mrc.open_mrc(path, navigation_shape=shape).shape == (2, 3, 4, 5)
+
+
+# -- compressed maps -------------------------------------------------------------------------
+
+
+def _gf2_times(matrix: list[int], vector: int) -> int:
+    total, i = 0, 0
+    while vector:
+        if vector & 1:
+            total ^= matrix[i]
+        vector >>= 1
+        i += 1
+    return total
+
+
+def crc32_combine(crc1: int, crc2: int, len2: int) -> int:
+    """CRC-32 of A + B from crc(A), crc(B) and len(B) (zlib's crc32_combine: appending
+    len(B) zero bytes is a linear map over GF(2), applied by repeated squaring)."""
+    odd = [0xEDB88320] + [1 << n for n in range(31)]  # one zero bit
+    even = [_gf2_times(odd, v) for v in odd]  # two
+    odd = [_gf2_times(even, v) for v in even]  # four
+    while len2:
+        even = [_gf2_times(odd, v) for v in odd]
+        if len2 & 1:
+            crc1 = _gf2_times(even, crc1)
+        len2 >>= 1
+        if not len2:
+            break
+        odd = [_gf2_times(even, v) for v in even]
+        if len2 & 1:
+            crc1 = _gf2_times(odd, crc1)
+        len2 >>= 1
+    return crc1 ^ crc2
+
+
+def gzip_bomb(path: Path, head: bytes, zeros_mib: int) -> Path:
+    """A valid gzip file: ``head`` then ``zeros_mib`` MiB of zeros, written in well under a
+    second: one fully flushed deflate segment of 1 MiB of zeros, repeated (a full flush makes
+    segments independent), with the true CRC-32 (combined, not computed over the zeros) and
+    size in the trailer."""
+    zeros = bytes(2**20)
+    deflate = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
+    first = deflate.compress(head) + deflate.flush(zlib.Z_FULL_FLUSH)
+    segment = deflate.compress(zeros) + deflate.flush(zlib.Z_FULL_FLUSH)
+    last = deflate.flush(zlib.Z_FINISH)
+    crc = zlib.crc32(head)
+    zeros_crc, zeros_len, remaining = zlib.crc32(zeros), len(zeros), zeros_mib
+    while remaining:  # binary expansion of zeros_mib: crc of 1, 2, 4, ... MiB of zeros
+        if remaining & 1:
+            crc = crc32_combine(crc, zeros_crc, zeros_len)
+        zeros_crc = crc32_combine(zeros_crc, zeros_crc, zeros_len)
+        zeros_len *= 2
+        remaining >>= 1
+    size = len(head) + zeros_mib * 2**20
+    with open(path, "wb") as out:
+        out.write(b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\xff" + first)
+        for _ in range(zeros_mib):
+            out.write(segment)
+        out.write(last + struct.pack("<II", crc, size % 2**32))
+    return path
+
+
+def test_gzip_bomb_helper_is_a_valid_gzip_file(tmp_path):
+    for mib in (1, 3, 6):
+        path = gzip_bomb(tmp_path / "b.gz", b"head", mib)
+        assert gzip.decompress(path.read_bytes()) == b"head" + bytes(mib * 2**20)
+
+
+def test_gzip_bomb_decompresses_only_what_the_header_declares(tmp_path):
+    # A 4 x 4 float32 image, then 1 GiB of zeros: about 1 MB of gzip.
+    image = np.arange(16, dtype=np.float32).reshape(4, 4)
+    bomb = gzip_bomb(tmp_path / "bomb.mrc.gz", encode_mrc(image), 1024)
+    assert bomb.stat().st_size < 2 * MiB
+    small = tmp_path / "small.mrc.gz"
+    small.write_bytes(gzip.compress(encode_mrc(image)))
+    out = peak_rss_delta(
+        f"""
+        import intake_mrc
+        small = intake_mrc.open_mrc({str(small)!r})
+        small.read(), small.to_dask().compute()
+        """,
+        f"""
+        import time
+        start = time.monotonic()
+        f = intake_mrc.open_mrc({str(bomb)!r})
+        data = f.read()
+        result = [data.tolist(), f.to_dask().compute().tolist(), time.monotonic() - start]
+        """,
+    )
+    assert out["result"][0] == image.tolist() and out["result"][1] == image.tolist(), out
+    # Unbounded, this decompressed (and held) the whole GiB.
+    assert out["delta"] < 32 * MiB, out
+    assert out["result"][2] < 10, out
+
+
+def test_compressed_declared_size_beyond_the_stream_is_truncated(tmp_path):
+    # The header declares 4096 frames of 4096 x 4096 float32 (256 GiB); the stream holds
+    # 4 MiB, more than the first read. Nothing is allocated for what is not there.
+    header = encode_mrc(np.zeros((8, 8), np.float32))
+    lying = struct.pack("<iii", 4096, 4096, 4096) + header[12:] + bytes(4 * MiB)
+    path = tmp_path / "lying.mrc.gz"
+    path.write_bytes(gzip.compress(lying))
+    small = tmp_path / "small.mrc.gz"
+    small.write_bytes(gzip.compress(header))
+    out = peak_rss_delta(
+        f"""
+        import intake_mrc
+        intake_mrc.open_mrc({str(small)!r}).to_dask().compute()
+        """,
+        f"""
+        f = intake_mrc.open_mrc({str(path)!r})
+        try:
+            f.to_dask()[0].compute()
+        except intake_mrc.TruncatedFileError as error:
+            result = ["chunk", str(error)]
+        f.read()
+        """,
+    )
+    assert out["result"]["error"] == "TruncatedFileError", out
+    assert "lying.mrc.gz" in out["result"]["message"] and "NZ=4096" in out["result"]["message"]
+    assert out["delta"] < 32 * MiB, out
+    with pytest.raises(TruncatedFileError) as info:
+        intake_mrc.open_mrc(path).to_dask()[1].compute()
+    assert "lying.mrc.gz" in str(info.value)
+
+
+@pytest.mark.parametrize("compression", ["gzip", "bz2"])
+def test_compressed_reads_in_small_steps_match(tmp_path, monkeypatch, compression):
+    import intake_mrc.storage.compressed as compressed
+
+    monkeypatch.setattr(compressed, "OUTPUT_STEP_NBYTES", 1000)
+    monkeypatch.setattr(compressed, "COMPRESSED_BLOCK_NBYTES", 333)
+    data = (np.arange(40 * 30 * 20) % 251).astype(np.float32).reshape(40, 30, 20)
+    raw = encode_mrc(data)
+    pack = gzip.compress if compression == "gzip" else bz2.compress
+    # Several members / streams in a row, then padding: one file for gzip and bzip2 tools.
+    cut = [0, 1500, 30000, len(raw)]
+    path = tmp_path / "stack.mrc.gz"
+    path.write_bytes(
+        b"".join(pack(raw[a:b]) for a, b in zip(cut[:-1], cut[1:], strict=True)) + b"\0" * 10
+    )
+    f = intake_mrc.open_mrc(path)
+    dask_array = f.to_dask(chunks=7)
+    np.testing.assert_array_equal(dask_array[35:].compute(), data[35:])  # late chunk first
+    np.testing.assert_array_equal(dask_array.compute(), data)
+    np.testing.assert_array_equal(f.read(), data)
+    clone = pickle.loads(pickle.dumps(f.store))
+    assert clone.head(4) == raw[:4] and clone.size() == len(raw)
+
+
+def test_compressed_garbage_and_cut_streams_are_clear_errors(tmp_path):
+    raw = encode_mrc(np.ones((3, 5, 6), np.float32))
+    cut = tmp_path / "cut.mrc.gz"
+    cut.write_bytes(gzip.compress(raw)[:-40])  # the stream ends inside its data
+    with pytest.raises(TruncatedFileError) as info:
+        intake_mrc.open_mrc(cut).read()
+    assert "cut.mrc.gz" in str(info.value)
+    garbage = tmp_path / "garbage.mrc.bz2"
+    garbage.write_bytes(b"BZh9" + b"\x31\x41\x59\x26\x53\x59" + bytes(range(256)) * 8)
+    with pytest.raises(MRCFormatError, match="cannot decompress") as info:
+        intake_mrc.open_mrc(garbage)
+    assert "garbage.mrc.bz2" in str(info.value)
