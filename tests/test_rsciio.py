@@ -219,3 +219,44 @@ def test_hspy_save_and_reload(tmp_path):
     assert back.original_metadata.std_header.EXTRA == s.original_metadata.std_header.EXTRA
     assert back.metadata.Signal.Noise_properties.Variance_linear_model.gain_factor == 51
     assert [a.scale for a in back.axes_manager.navigation_axes] == [0.1, 0.2]
+
+
+@pytest.fixture(scope="module")
+def stem_stack(tmp_path_factory):
+    """A stand-in for RosettaSciIO's missing 4DSTEMscan.mrc (256 frames, an image stack):
+    256 frames of 16 x 16, frame k filled with k."""
+    data = np.repeat(np.arange(256, dtype=np.uint16), 16 * 16).reshape(256, 16, 16)
+    return write_mrc(tmp_path_factory.mktemp("stack") / "4DSTEMscan.mrc", data, ispg=0)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {},
+        {"navigation_shape": (16, 16)},
+        {"navigation_shape": (8, 32)},
+        {"navigation_shape": (8, 32), "chunks": (16, 4, 16, 16), "lazy": True},
+        {"metadata_file": RSCIIO / "info.txt"},  # Raster 8 x 32, CRLF lines
+        {"metadata_file": RSCIIO / "info.txt", "navigation_shape": (256,)},
+        {"metadata_file": RSCIIO / "info.txt", "navigation_shape": (8, 16, 2)},
+    ],
+    ids=str,
+)
+def test_deselected_cases_on_a_stand_in_file(stem_stack, kwargs):
+    # The deselected RosettaSciIO tests' arguments, on a file of the same layout: same
+    # shapes, chunks, data and DE metadata as RosettaSciIO's reader gives.
+    theirs = hs.load(stem_stack, **kwargs)
+    mine = hs.load(stem_stack, file_format=ours, **kwargs)
+    assert type(mine).__name__ == type(theirs).__name__
+    assert mine.data.shape == theirs.data.shape
+    assert mine.axes_manager.navigation_shape == theirs.axes_manager.navigation_shape
+    assert mine.axes_manager.signal_shape == theirs.axes_manager.signal_shape == (16, 16)
+    if kwargs.get("lazy"):
+        assert mine.data.chunks == theirs.data.chunks == ((16, 16), (4, 4), (16,), (16,))
+    np.testing.assert_array_equal(np.asarray(mine.data), np.asarray(theirs.data))
+    if "metadata_file" in kwargs:
+        for key in ("detector", "magnification", "frames_per_second"):
+            assert (
+                mine.metadata.Acquisition_instrument.TEM[key]
+                == (theirs.metadata.Acquisition_instrument.TEM[key])
+            )
