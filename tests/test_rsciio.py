@@ -260,3 +260,17 @@ def test_deselected_cases_on_a_stand_in_file(stem_stack, kwargs):
                 mine.metadata.Acquisition_instrument.TEM[key]
                 == (theirs.metadata.Acquisition_instrument.TEM[key])
             )
+
+
+def test_navigator_is_the_bright_field_not_just_the_first_image(tmp_path):
+    from dewriter import write_acquisition
+
+    acq = write_acquisition(tmp_path, scan=(5, 3), virtual_names=("ADF", "BF"))
+    s = intake_mrc.open_mrc(acq["paths"]["movie"]).to_hyperspy(lazy=True)
+    assert s.axes_manager.navigation_shape == (5, 3)
+    np.testing.assert_array_equal(np.asarray(s.navigator.data), acq["virtual"]["BF"][1])
+    assert s.navigator.metadata.General.title == "BF"
+    # Without a bright field, virtual image 0 (as RosettaSciIO picks it).
+    acq = write_acquisition(tmp_path / "b", scan=(5, 3), virtual_names=("ADF", "DF"))
+    s = intake_mrc.open_mrc(acq["paths"]["movie"]).to_hyperspy(lazy=True)
+    np.testing.assert_array_equal(np.asarray(s.navigator.data), acq["virtual"]["ADF"][1])
