@@ -204,3 +204,48 @@ def test_cli_headers_into_an_index(tmp_path, capsys):
     assert list(cat.search(shape=[16, 16], extended_header_type="FEI2")) == ["HAADFscan"]
     assert list(cat.search(camera="DESim", scan_x=8, scan_y=4)) == ["de_20241021_00405"]
     assert cat["HAADFscan"].metadata["voxel_size_angstrom"][0] == pytest.approx(56.79, abs=0.01)
+
+
+def test_bounded_concurrency_over_one_client(tmp_path):
+    """At most ``concurrency`` requests in flight, over one pooled client (connections are
+    reused: no more client ports than requests in flight)."""
+    import asyncio
+
+    from aiohttp import web
+    from conftest import free_port
+    from loopserver import LoopbackServer
+
+    root = tmp_path / "many"
+    root.mkdir()
+    for i in range(30):
+        write_mrc(root / f"s{i:02d}.mrc", np.zeros((1, 2, 2), np.float32))
+    seen = {"now": 0, "max": 0, "ports": set(), "requests": 0}
+
+    def app() -> web.Application:
+        @web.middleware
+        async def count(request, handler):
+            seen["now"] += 1
+            seen["requests"] += 1
+            seen["max"] = max(seen["max"], seen["now"])
+            seen["ports"].add(request.transport.get_extra_info("peername")[1])
+            try:
+                await asyncio.sleep(0.02)  # latency, so that requests overlap
+                return await handler(request)
+            finally:
+                seen["now"] -= 1
+
+        application = web.Application(middlewares=[count])
+        application.router.add_static("/", str(root))
+        return application
+
+    server = LoopbackServer(app, free_port()).start()
+    try:
+        urls = [f"{server.url}/s{i:02d}.mrc" for i in range(30)]
+        entries = plan_entries(urls)
+        assert index_headers(entries, concurrency=4) == 0
+    finally:
+        server.stop()
+    assert all(e.metadata["shape"][-2:] == [2, 2] for e in entries)
+    assert seen["requests"] == 30
+    assert 2 <= seen["max"] <= 4
+    assert len(seen["ports"]) <= 4
