@@ -5,7 +5,10 @@ It writes a small set of MRC files (a Direct Electron 4D-STEM acquisition with v
 external images, an EPU-like image with an FEI2 extended header, a volume), serves them
 from an S3 server it starts on 127.0.0.1 (moto), builds a catalog of the bucket by glob,
 writes it under the working directory, opens it with intake, computes something real from
-each entry, prints what it did and stops the server.
+each entry, prints what it did and stops the server. From a source checkout it also serves
+the sample files of tests/data from s3://intake-mrc-samples on the same server and reads
+every entry of catalogs/remote-samples.yaml there (that bucket is the catalog's default
+root).
 """
 
 from __future__ import annotations
@@ -116,6 +119,51 @@ def _write_preview(f: Any, path: Path) -> str | None:
     return str(path)
 
 
+SAMPLES_BUCKET = "intake-mrc-samples"  # catalogs/remote-samples.yaml's default root
+
+
+def _repository() -> Path | None:
+    """The source checkout this package runs from (an editable install), if any: it holds
+    catalogs/ and the sample files in tests/data/, which a wheel does not."""
+    root = Path(__file__).resolve().parents[1]
+    if (root / "catalogs" / "remote-samples.yaml").is_file() and (root / "tests" / "data").is_dir():
+        return root
+    return None
+
+
+def _remote_samples(options: dict[str, Any]) -> dict[str, Any] | None:
+    """Serve the repository's sample files from s3://intake-mrc-samples (the default root of
+    catalogs/remote-samples.yaml) on the same loopback server and read every entry of that
+    catalog through intake. Skipped, saying why, outside a source checkout."""
+    import intake
+    import s3fs
+
+    root = _repository()
+    if root is None:
+        print("catalogs/remote-samples.yaml: not in a source checkout, skipped")
+        return None
+    fs = s3fs.S3FileSystem(**options)
+    fs.mkdir(SAMPLES_BUCKET)
+    data = root / "tests" / "data"
+    for folder in ("rsciio_mrc", "mrcfile_tests"):
+        for path in sorted((data / folder).iterdir()):
+            if path.is_file() and path.suffix != ".md":
+                fs.put_file(str(path), f"{SAMPLES_BUCKET}/{folder}/{path.name}")
+    print(f"serving the sample files of tests/data from s3://{SAMPLES_BUCKET}/")
+    catalog = intake.open_catalog(str(root / "catalogs" / "remote-samples.yaml"))
+    cat = catalog(options=options)  # the default root, s3://intake-mrc-samples
+    shapes: dict[str, Any] = {}
+    for name in cat:
+        try:
+            value = cat[name].read()
+        except ImportError as error:  # the xarray entry without xarray installed
+            print(f"[remote-samples.yaml:{name}] skipped: {error}")
+            continue
+        shapes[name] = tuple(value.shape)
+        print(f"[remote-samples.yaml:{name}] {type(value).__name__} {value.shape} {value.dtype}")
+    return shapes
+
+
 def run(output_dir: str | Path = "demo-output") -> dict[str, Any]:
     """Run the demo; returns what it computed (the CLI prints it as it goes)."""
     import logging
@@ -202,6 +250,9 @@ def run(output_dir: str | Path = "demo-output") -> dict[str, Any]:
                 )
                 results[name] = {"mean": mean, "shape": arr.shape}
         print("done: every entry read through intake from the S3 server")
+        samples = _remote_samples(options)
+        if samples is not None:
+            results["remote_samples"] = samples
     finally:
         server.stop()
         print("stopped the S3 server")

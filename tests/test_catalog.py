@@ -316,6 +316,16 @@ def test_demo_end_to_end(tmp_path, capsys):
     assert picture.endswith(".png") and open(picture, "rb").read(4) == b"\x89PNG"
     assert f"preview: {picture}" in out
     assert "stopped the S3 server" in out
+    # catalogs/remote-samples.yaml, default root, against the demo's own loopback server
+    assert results["remote_samples"] == {
+        "velox_haadf": (16, 16),
+        "de_20241021_00405": (4, 8, 4, 8),
+        "emd_3197": (20, 20, 20),
+        "emd_3001_gzip": (25, 43, 73),
+    }
+    assert "serving the sample files of tests/data from s3://intake-mrc-samples/" in out
+    remote = intake.open_catalog(str(CATALOGS / "remote-samples.yaml"))
+    assert remote.user_parameters["root"].default == "s3://intake-mrc-samples"
     text = (tmp_path / "out" / "catalog.yaml").read_text()
     assert "demo-secret-key" not in text and "demo-access-key" not in text
 
