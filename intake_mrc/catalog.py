@@ -3,8 +3,10 @@ acquisition (Direct Electron files grouped by id) or per other MRC file -> YAML.
 
 Nothing here reads a file except the one DE info file named as the listing source for
 servers that cannot list (HTTP). Entries carry every file's URL, so reading an entry needs
-no listing either. Written catalogs never hold credentials: secret-looking storage options
-are dropped (s3fs and friends pick credentials up from the environment).
+no listing either. Written catalogs never hold credentials: only allow-listed storage
+options, URLs without user, password or HTTP query string (:mod:`intake_mrc.credentials`;
+readers give their own credentials), and every value written so that intake renders it back
+to itself (:mod:`intake_mrc.literal`).
 """
 
 from __future__ import annotations
@@ -20,6 +22,13 @@ from urllib.parse import quote
 import fsspec
 from fsspec.implementations.local import LocalFileSystem
 
+from .credentials import (
+    HeldOptions,
+    allowed_options,
+    clean_url,
+    has_secret_parts,
+    warn_dropped,
+)
 from .directelectron.acquisition import load_info
 from .directelectron.naming import (
     DATASET_ID,
@@ -44,7 +53,8 @@ _SECRET = re.compile(
 
 
 def scrub_secrets(options: Any) -> Any:
-    """Storage options without anything that looks like a credential (any depth)."""
+    """Storage options without anything that looks like a credential (any depth). Kept for
+    callers; catalogs now keep only allow-listed options (``credentials.allowed_options``)."""
     if isinstance(options, dict):
         return {
             k: scrub_secrets(v)
@@ -106,7 +116,7 @@ def list_files(
     One listing request (paginated by the server) or one info-file read. ``progress``
     counts the objects seen on a terminal (``intake_mrc.progress``)."""
     options = dict(storage_options or {})
-    if basename(urlpath).lower().endswith("_info.txt"):
+    if basename(clean_url(urlpath)).lower().endswith("_info.txt"):
         return _list_from_info(urlpath, options), {}
     fs, path = fsspec.core.url_to_fs(urlpath, **options)
     if isinstance(fs, LocalFileSystem) and not fsspec.core.has_magic(path) and os.path.isdir(path):
@@ -173,9 +183,11 @@ def _list_from_info(info_url: str, storage_options: dict[str, Any]) -> list[str]
     """The files an info file says were saved, as URLs next to it (base names only, and
     only names of this acquisition: a hostile path reads nothing elsewhere)."""
     info = load_info(info_url, storage_options)
-    folder = info_url.rsplit("/", 1)[0] if "/" in info_url else "."
     is_http = info_url.startswith(("http://", "https://"))
-    dataset_id = dataset_id_of(basename(info_url))
+    # A query string (a pre-signed URL) belongs to the info file alone.
+    path = info_url.split("?", 1)[0].split("#", 1)[0] if is_http else info_url
+    folder = path.rsplit("/", 1)[0] if "/" in path else "."
+    dataset_id = dataset_id_of(basename(path))
     names = saved_file_names(info.raw, dataset_id)[0] if dataset_id else []
     urls = [info_url] + [
         folder + "/" + (quote(name) if is_http else name) for name in names if _wanted(name)
@@ -184,12 +196,13 @@ def _list_from_info(info_url: str, storage_options: dict[str, Any]) -> list[str]
 
 
 def _decoded(url: str) -> str:
-    """The URL with its file name percent-decoded where the protocol encodes (HTTP)."""
+    """The URL with its file name percent-decoded where the protocol encodes (HTTP), and
+    without query string (a pre-signed URL's signature is not part of the name)."""
     if not url.startswith(("http://", "https://")):
         return url
     from urllib.parse import unquote
 
-    folder, _, name = url.rpartition("/")
+    folder, _, name = url.split("?", 1)[0].split("#", 1)[0].rpartition("/")
     return f"{folder}/{unquote(name)}"
 
 
@@ -434,6 +447,36 @@ def catalog_legacy(
     return {"metadata": metadata or {}, "sources": sources}
 
 
+def clean_entries(entries: list[CatalogEntry]) -> list[CatalogEntry]:
+    """Copies of ``entries`` whose URLs (in every value) have no user, password or HTTP
+    query string (see :mod:`intake_mrc.credentials`)."""
+    return [
+        CatalogEntry(
+            e.name,
+            clean_url(e.url),
+            map_strings(e.kwargs, clean_url),
+            map_strings(e.metadata, clean_url),
+            clean_url(e.description),
+        )
+        for e in entries
+    ]
+
+
+def _secret_urls(entries: list[CatalogEntry]) -> dict[str, str]:
+    """Clean URL -> full URL, for every URL of ``entries`` that holds credentials."""
+    found: dict[str, str] = {}
+
+    def note(text: str) -> str:
+        if has_secret_parts(text):
+            found[clean_url(text)] = text
+        return text
+
+    for e in entries:
+        note(e.url)
+        map_strings(e.kwargs, note)
+    return found
+
+
 def catalog_yaml(
     entries: list[CatalogEntry],
     storage_options: dict[str, Any] | None = None,
@@ -457,7 +500,8 @@ def catalog_document(
 ) -> dict[str, Any]:
     """The catalog document that :func:`catalog_yaml` writes (also the rows of the SQLite
     index, one entry at a time: both forms give the same readers)."""
-    options = scrub_secrets(storage_options or {})
+    options, _ = allowed_options(storage_options)
+    entries = clean_entries(entries)
     folder = None if relative_to is None else os.path.abspath(relative_to)
     if folder is not None and metadata:
         # The catalog's own metadata (the listed source) is not rendered: plain text.
@@ -500,14 +544,18 @@ def glob_catalog(
     ``headers=True`` reads every header and DE info file concurrently and puts shape, dtype,
     voxel size and the DE fields into each entry's metadata (see ``catalog_index``).
 
-    The returned catalog keeps ``storage_options`` as given, so its entries read; write it
-    with :func:`write_catalog` (which drops credentials), not ``to_yaml_file``.
+    The entries read with ``storage_options`` and the URLs as given, and the catalog is
+    safe to save with intake's own ``to_yaml_file`` / ``to_dict``: intake holds the options
+    as :class:`~intake_mrc.credentials.HeldOptions`, which it serialises as the allowed
+    options only, and the URLs without user, password or HTTP query string.
     """
     from intake.readers.entry import Catalog
 
     entries = _listed_entries(urlpath, storage_options, progress, headers)
     source = {"source": redact_url(urlpath), "entries": len(entries)}
-    return Catalog.from_dict(catalog_v2(entries, storage_options, source, output))
+    held = HeldOptions(storage_options, _secret_urls(entries))
+    doc = catalog_v2(clean_entries(entries), None, source, output, options_value=held)
+    return Catalog.from_dict(doc)
 
 
 def write_catalog(
@@ -534,6 +582,8 @@ def write_catalog(
             f"nothing written to {path}"
         )
     written = storage_options if write_storage_options is None else write_storage_options
+    # Written catalogs keep allowed options and clean URLs only; say what was left out.
+    warn_dropped(allowed_options(written)[1], len(_secret_urls(entries)), redact_url(path))
     local_catalog = "://" not in path and "::" not in path
     folder = os.path.dirname(os.path.abspath(path)) if local_catalog else None
     source = {"source": redact_url(urlpath), "entries": len(entries)}

@@ -236,7 +236,10 @@ def add_info(sub: Any) -> None:
 
 def run_info(args: argparse.Namespace) -> int:
     check_storage_options(args.url, args.storage_options)
-    info = describe(args.url, **open_kwargs(args))
+    # Every URL shown (the file, its info file, virtual images, notes) without credentials.
+    from .literal import map_strings
+
+    info = map_strings(describe(args.url, **open_kwargs(args)), redact_text)
     if args.json:
         print(json.dumps(info, default=str, indent=1))
     else:
@@ -440,7 +443,7 @@ def run_catalog(args: argparse.Namespace) -> int:
         empty_ok=False,
         headers=args.headers,
     )
-    print(f"wrote {plural(n, 'entry', 'entries')} to {args.output}")
+    print(f"wrote {plural(n, 'entry', 'entries')} to {redact_text(args.output)}")
     return 0
 
 
@@ -619,20 +622,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def redact_text(text: str) -> str:
+    """Every URL in ``text`` without user, password and query string (what we print)."""
+    from .credentials import redact_text as redact
+
+    return redact(text)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         return int(args.run(args) or 0)
     except UsageError as error:
-        print(f"intake-mrc {args.command}: error: {error}", file=sys.stderr)
+        print(f"intake-mrc {args.command}: error: {redact_text(str(error))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:  # `intake-mrc info ... | head`
         return 0
     except Exception as error:  # noqa: BLE001 - one line, no traceback, for any failure
-        message = " ".join(str(error).split()) or type(error).__name__
+        message = redact_text(" ".join(str(error).split())) or type(error).__name__
         print(f"intake-mrc: error: {message}", file=sys.stderr)
         return 1
 

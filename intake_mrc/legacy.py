@@ -90,6 +90,10 @@ class MRCSource(DataSource):
         self._file = None
         self._array = None
 
+    def _yaml(self) -> dict[str, Any]:
+        # intake's repr and yaml() print the arguments as given: without credentials here.
+        return _without_credentials(super()._yaml())
+
 
 class MRCGlobCatalog(Catalog):
     """A legacy catalog of every acquisition and MRC file under a folder, glob or prefix."""
@@ -102,6 +106,15 @@ class MRCGlobCatalog(Catalog):
         # Held apart: intake's Catalog.__init__ resets self.storage_options to its own.
         self._listing_options = storage_options
         super().__init__(**kwargs)
+
+    def _yaml(self) -> dict[str, Any]:
+        return _without_credentials(super()._yaml())
+
+    def serialize(self) -> str:
+        """This catalog's YAML (intake's writer), without credentials."""
+        import yaml
+
+        return yaml.dump(_without_credentials(yaml.safe_load(super().serialize())))
 
     def _load(self) -> None:
         from .catalog import list_files, plan_entries
@@ -120,3 +133,22 @@ class MRCGlobCatalog(Catalog):
                 metadata=map_strings(entry.metadata, jinja_literal),
                 catalog=self,
             )
+
+
+def _without_credentials(document: dict[str, Any]) -> dict[str, Any]:
+    """A YAML document of sources (``sources: {name: {args: ...}}``) with only allowed
+    storage options and URLs without user, password or HTTP query string."""
+    from .credentials import allowed_options, clean_url
+
+    out = dict(document)
+    sources = {}
+    for name, source in (document.get("sources") or {}).items():
+        source = dict(source)
+        args = dict(source.get("args") or {})
+        if "storage_options" in args:
+            args["storage_options"] = allowed_options(args["storage_options"])[0]
+        source["args"] = map_strings(args, clean_url)
+        source["metadata"] = map_strings(source.get("metadata") or {}, clean_url)
+        sources[name] = source
+    out["sources"] = sources
+    return out

@@ -83,7 +83,10 @@ class LazyImages(Mapping[str, MRCFile]):
         return self._opened[name]
 
     def __repr__(self) -> str:
-        return f"LazyImages({self.sources!r})"
+        # Names and where they are, without user, password or query string of any URL.
+        from ..storage import redact_url
+
+        return f"LazyImages({ {k: redact_url(v) for k, v in self.sources.items()}!r})"
 
     def __reduce__(self) -> Any:
         # Pickling resolves which images exist (one folder listing at most); the openers
