@@ -16,24 +16,28 @@ def check_navigation_shape(value: Any, source: str | None) -> tuple[int, ...]:
 
     Python and numpy integers are accepted; bools, floats (even 3.0: a shape is counted,
     not measured), strings and non-positive sizes are refused."""
-    if isinstance(value, str | bytes) or not hasattr(value, "__iter__"):
-        raise MRCFormatError(
-            f"navigation_shape must be a tuple of positive integers (x, y, ...), not {value!r}",
-            source,
-            "navigation_shape",
-        )
+    not_a_tuple = MRCFormatError(
+        f"navigation_shape must be a tuple of positive integers (x, y, ...), not {value!r}",
+        source,
+        "navigation_shape",
+    )
+    if isinstance(value, str | bytes):
+        raise not_a_tuple
+    try:
+        items = tuple(value)  # once: an iterator would be consumed by the checks
+    except TypeError:  # a number, a 0-d array
+        raise not_a_tuple from None
     sizes = []
-    for size in value:
+    for size in items:
         if isinstance(size, bool | np.bool_) or not isinstance(size, int | np.integer):
             raise MRCFormatError(
-                f"navigation_shape {tuple(value)!r}: {size!r} ({type(size).__name__}) is "
-                "not an integer",
+                f"navigation_shape {items!r}: {size!r} ({type(size).__name__}) is not an integer",
                 source,
                 "navigation_shape",
             )
         if size <= 0:
             raise MRCFormatError(
-                f"navigation_shape {tuple(value)!r}: {int(size)} is not a positive size",
+                f"navigation_shape {items!r}: {int(size)} is not a positive size",
                 source,
                 "navigation_shape",
             )

@@ -94,6 +94,12 @@ class PaddedFrameTable:
         frames[frames >= self.n_frames] = -1
         return frames
 
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        """The whole table (for code that wants an array: bounded by the grid cap)."""
+        table = np.arange(math.prod(self.shape), dtype=np.int64)
+        table[self.n_frames :] = -1
+        return table.reshape(self.shape).astype(dtype or np.int64, copy=False)
+
     def __dask_tokenize__(self) -> tuple[str, tuple[int, ...], int]:
         return ("padded-frame-table", self.shape, self.n_frames)
 

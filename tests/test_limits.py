@@ -154,6 +154,9 @@ def test_padding_is_lazy_and_reads_match(tmp_path):
     assert out["delta"] < 8 * MiB, out
     f = intake_mrc.open_mrc(movie, partial_scan="pad")
     assert isinstance(f.frame_array.frame_table, PaddedFrameTable)
+    table = np.asarray(f.frame_array.frame_table)  # materialized only when asked for
+    assert table.shape == (1500, 1500) and table[1333, 499] == n - 1
+    assert (table.ravel()[n:] == -1).all() and (table.ravel()[:n] == np.arange(n)).all()
     expected = np.zeros(1500 * 1500, dtype=np.uint8)
     expected[:n] = np.arange(n) % 251
     expected = expected.reshape(1500, 1500, 1, 1)
@@ -475,3 +478,63 @@ def test_compressed_garbage_and_cut_streams_are_clear_errors(tmp_path):
     with pytest.raises(MRCFormatError, match="cannot decompress") as info:
         intake_mrc.open_mrc(garbage)
     assert "garbage.mrc.bz2" in str(info.value)
+
+
+# -- symbolic links in the acquisition folder ---------------------------------------------
+
+
+def test_discovery_does_not_follow_links_out_of_the_folder(tmp_path):
+    acq = write_acquisition(tmp_path / "acq", scan=(5, 3), virtual_names=(), external_names=())
+    folder = acq["paths"]["movie"].parent
+    stem = acq["stem"]
+    outside = tmp_path / "private"
+    outside.mkdir()
+    secret = write_mrc(outside / "secret.mrc", np.full((1, 3, 5), 7, np.float32))
+    (outside / "info.txt").write_text(info_text({"Scan - Enable": "Disable"}))
+    (outside / "coords.csv").write_text("0,0\n")
+    # Links out of the folder: as a virtual and an external image, and a link to a folder.
+    (folder / f"{stem}_0_Leak_sum.mrc").symlink_to(secret)
+    (folder / f"{stem}_ext1_Leak.mrc").symlink_to(secret)
+    (folder / f"{stem}_1_Dir_sum.mrc").symlink_to(outside)
+    # Links inside the folder (a file beside it, one in a subfolder) are followed.
+    inside = write_mrc(folder / "kept.mrc", np.full((1, 3, 5), 3, np.float32))
+    (folder / "sub").mkdir()
+    below = write_mrc(folder / "sub" / "below.mrc", np.full((1, 3, 5), 4, np.float32))
+    (folder / f"{stem}_2_Inside_sum.mrc").symlink_to(inside)
+    (folder / f"{stem}_3_Below_sum.mrc").symlink_to(below)
+    f = intake_mrc.open_mrc(acq["paths"]["movie"])
+    assert list(f.virtual_images) == ["Inside", "Below"]
+    assert list(f.external_images) == []
+    assert f.virtual_images["Inside"].read().max() == 3
+    assert f.virtual_images["Below"].read().shape == (3, 5)
+    with open(acq["paths"]["movie"], "rb") as movie:  # the same rules for a file object
+        assert list(intake_mrc.open_mrc(movie).virtual_images) == ["Inside", "Below"]
+
+    # The info file as a link out of the folder: not read, and the note says why.
+    acq["paths"]["info"].unlink()
+    acq["paths"]["info"].symlink_to(outside / "info.txt")
+    g = intake_mrc.open_mrc(acq["paths"]["movie"])
+    assert g.shape == (15, 4, 6)  # a plain stack: the linked info file was not used
+    assert any("symbolic link" in note for note in g.notes), g.notes
+
+
+def test_scan_csv_link_out_of_the_folder_is_a_clear_error(tmp_path):
+    coords = np.array([[0, 0], [1, 1]])
+    acq = write_acquisition(
+        tmp_path / "acq",
+        scan=(2, 2),
+        scan_type="Random",
+        coordinates=coords,
+        virtual_names=(),
+        external_names=(),
+    )
+    outside = tmp_path / "coords.csv"
+    outside.write_text("0,0\n1,1\n")
+    acq["paths"]["csv"].unlink()
+    acq["paths"]["csv"].symlink_to(outside)
+    with pytest.raises(MetadataError, match="symbolic link") as info:
+        intake_mrc.open_mrc(acq["paths"]["movie"])
+    assert "scan_coordinates.csv" in str(info.value)
+    assert str(info.value).startswith(str(acq["paths"]["info"]))
+    # Given explicitly, the user's file is read wherever it is.
+    assert intake_mrc.open_mrc(acq["paths"]["movie"], scan_file=outside).shape == (2, 2, 4, 6)

@@ -19,6 +19,7 @@ from ..arguments import check_navigation_shape
 from ..errors import MetadataError, MRCFormatError
 from ..mrc import MRCFile
 from ..storage import ByteStore, open_store
+from ..storage.local import LinkOutsideFolderError
 from .info import MAX_INFO_NBYTES, DEInfo, parse_info, summary
 from .naming import (
     basename,
@@ -299,6 +300,12 @@ def _custom_scan(
             raise missing
         limit = max(MAX_CSV_NBYTES, CSV_NBYTES_PER_FRAME * n_frames)
         blocks, csv_name = _stream_source(source, storage_options, limit, "csv")
+    except LinkOutsideFolderError as error:
+        raise MetadataError(
+            f"custom scan ({info.get('Scan - Type')}): the scan-coordinates file is {error}",
+            info.source,
+            "Scan - Type",
+        ) from None
     except FileNotFoundError:
         raise missing from None
     coordinates = parse_scan_coordinates(blocks, csv_name, max_rows=n_frames)
@@ -334,7 +341,12 @@ def open_de_movie(
             except (FileNotFoundError, MetadataError) as error:
                 if isinstance(error, MetadataError) and "not found" not in str(error):
                     raise
-                notes.append(f"no info file {stem}_info.txt next to the movie")
+                why = (
+                    ": a symbolic link out of the movie's folder, not followed"
+                    if isinstance(error, LinkOutsideFolderError)
+                    else ""
+                )
+                notes.append(f"no info file {stem}_info.txt next to the movie{why}")
     elif metadata_file is not None:
         info = load_info(metadata_file, storage_options)
 

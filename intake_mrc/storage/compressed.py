@@ -24,7 +24,7 @@ from .base import ByteStore
 
 # Compressed bytes fetched from the inner store at a time, and decompressed bytes produced
 # per step: memory beyond the output stays within these.
-COMPRESSED_BLOCK_NBYTES = 2**20
+COMPRESSED_BLOCK_NBYTES = 4 * 2**20
 OUTPUT_STEP_NBYTES = 8 * 2**20
 _MAGIC = {"gzip": b"\x1f\x8b", "bz2": b"BZh"}
 

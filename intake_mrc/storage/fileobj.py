@@ -47,7 +47,8 @@ class FileObjectStore(ByteStore):
     def sibling(self, name: str) -> ByteStore | None:
         # A file object opened from a local path has neighbours on that disk.
         if os.path.isfile(self.name):
-            return LocalStore(os.path.join(os.path.dirname(os.path.abspath(self.name)), name))
+            # The same rules as for the path (symbolic links out of the folder not followed).
+            return LocalStore(os.path.abspath(self.name)).sibling(name)
         return None
 
     def list_folder(self) -> list[str] | None:

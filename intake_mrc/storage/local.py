@@ -11,6 +11,10 @@ from ..errors import TruncatedFileError
 from .base import ByteStore
 
 
+class LinkOutsideFolderError(FileNotFoundError):
+    """A symbolic link beside a file leads out of its folder: not followed by discovery."""
+
+
 class LocalStore(ByteStore):
     """A file on a local disk, read with positioned reads into caller buffers."""
 
@@ -57,12 +61,36 @@ class LocalStore(ByteStore):
                     got += n
                 pos += length
 
+    def _inside_folder(self, path: str) -> bool:
+        """Whether ``path`` (after every symbolic link) lies in this file's folder or below."""
+        folder = os.path.realpath(os.path.dirname(self.path))
+        return os.path.commonpath([folder, os.path.realpath(path)]) == folder
+
     def sibling(self, name: str) -> LocalStore:
-        return LocalStore(os.path.join(os.path.dirname(self.path), name))
+        """The file ``name`` beside this one. A symbolic link is followed only when its
+        target lies in this folder (or below): discovery never reads outside the folder."""
+        folder = os.path.dirname(self.path)
+        if name in ("", ".", "..") or "/" in name or os.sep in name:
+            raise FileNotFoundError(f"{os.path.join(folder, name)}: not a name in {folder}")
+        path = os.path.join(folder, name)
+        if os.path.islink(path) and not self._inside_folder(path):
+            raise LinkOutsideFolderError(
+                f"{path}: a symbolic link to a file outside {folder}, not followed"
+            )
+        return LocalStore(path)
 
     def list_folder(self) -> list[str]:
+        """Regular files, and symbolic links to regular files inside the folder (links
+        that lead out of it are left out)."""
         folder = os.path.dirname(self.path)
-        return sorted(e.name for e in os.scandir(folder) if e.is_file())
+        names = []
+        for entry in os.scandir(folder):
+            if not entry.is_file():  # follows links: a link to a folder or nothing is out
+                continue
+            if entry.is_symlink() and not self._inside_folder(entry.path):
+                continue
+            names.append(entry.name)
+        return sorted(names)
 
     def memmap(self, offset: int, nbytes: int, mode: str) -> np.ndarray:
         if offset + nbytes > self._size:
