@@ -510,6 +510,17 @@ def test_discovery_does_not_follow_links_out_of_the_folder(tmp_path):
     with open(acq["paths"]["movie"], "rb") as movie:  # the same rules for a file object
         assert list(intake_mrc.open_mrc(movie).virtual_images) == ["Inside", "Below"]
 
+    # A folder of links to an acquisition stored elsewhere: the movie's own (resolved)
+    # folder counts as the acquisition folder, so its info file and images are read.
+    links = tmp_path / "links"
+    links.mkdir()
+    for path in (acq["paths"]["movie"], acq["paths"]["info"], inside):
+        (links / path.name).symlink_to(path)
+    (links / f"{stem}_2_Inside_sum.mrc").symlink_to(inside)
+    (links / f"{stem}_0_Leak_sum.mrc").symlink_to(secret)
+    h = intake_mrc.open_mrc(links / acq["paths"]["movie"].name)
+    assert h.shape == (3, 5, 4, 6) and list(h.virtual_images) == ["Inside"]
+
     # The info file as a link out of the folder: not read, and the note says why.
     acq["paths"]["info"].unlink()
     acq["paths"]["info"].symlink_to(outside / "info.txt")

@@ -62,9 +62,15 @@ class LocalStore(ByteStore):
                 pos += length
 
     def _inside_folder(self, path: str) -> bool:
-        """Whether ``path`` (after every symbolic link) lies in this file's folder or below."""
-        folder = os.path.realpath(os.path.dirname(self.path))
-        return os.path.commonpath([folder, os.path.realpath(path)]) == folder
+        """Whether ``path`` (after every symbolic link) lies in this file's folder or below:
+        the folder as given, or the one this file itself resolves to (a folder of links to
+        an acquisition stored elsewhere keeps working; a link anywhere else does not)."""
+        target = os.path.realpath(path)
+        roots = {
+            os.path.realpath(os.path.dirname(self.path)),
+            os.path.dirname(os.path.realpath(self.path)),
+        }
+        return any(os.path.commonpath([root, target]) == root for root in roots)
 
     def sibling(self, name: str) -> LocalStore:
         """The file ``name`` beside this one. A symbolic link is followed only when its
