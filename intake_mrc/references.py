@@ -95,8 +95,9 @@ def target_url(f: MRCFile, url: str | None = None) -> str:
                 f.name,
             )
     parts = urlsplit(url)
-    if parts.username or parts.password or parts.query or "::" in url:
-        what = "a chained URL" if "::" in url else "user, password or a query string"
+    # A fragment is never sent to the server, but it is written to the file like the rest.
+    if parts.username or parts.password or parts.query or parts.fragment or "::" in url:
+        what = "a chained URL" if "::" in url else "user, password, a query string or fragment"
         raise NotReferenceableError(
             f"the URL holds {what}; references are written to disk and shared, so they "
             "carry a plain URL: pass url= without credentials and give them as storage "

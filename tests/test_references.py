@@ -227,6 +227,8 @@ def test_urls_with_credentials_are_refused_and_not_echoed():
     for url in (
         "https://user:hunter2@example.org/x.map",
         "https://example.org/x.map?X-Amz-Signature=hunter2",
+        "https://example.org/x.map#access_token=hunter2",
+        "https://user:pa::hunter2@example.org/x.map",
     ):
         with pytest.raises(NotReferenceableError, match="credentials") as error:
             f.to_references(url=url)

@@ -71,3 +71,37 @@ def test_catalogs_load_safely(tmp_path):
     written = tmp_path / "ok.yaml"
     write_catalog(str(RSCIIO), str(written))
     yaml.safe_load(written.read_text())
+
+
+# URLs whose user, password or query string hold what a URL parser or a split on "::" trips
+# over: a password with "::", a quote or "?", a port that is not a number, an IPv6 host, a
+# query with "::", chained pieces with credentials of their own.
+HOSTILE_URLS = [
+    "http://user:pa::SECRETA@127.0.0.1:9/x.mrc",
+    "http://127.0.0.1:9/x.mrc?sig=ab::SECRETB",
+    "http://user:p'SECRETC@127.0.0.1:9/x.mrc?sig=SECRETD",
+    "http://user:SECRETE@127.0.0.1:port/x.mrc",
+    "http://user:SECRETF@[::1]:9/x.mrc?k=SECRETG",
+    "https://h/x.mrc?sig=ab::SECRETH::s3://KEY:SECRETI@b/k?versionId=SECRETJ",
+    "simplecache::http://user:pa?SECRETK@h/x.mrc#SECRETL",
+]
+
+
+@pytest.mark.parametrize("url", HOSTILE_URLS)
+def test_redaction_never_fails_and_leaves_no_piece_of_a_secret(url):
+    shown = redact_url(url)
+    assert "SECRET" not in shown
+    assert "x.mrc" in shown or "s3://b/k" in shown
+    # Inside a message too, whatever quotes surround or cut the URL.
+    from intake_mrc.storage.urls import _describe
+
+    assert "SECRET" not in _describe(ValueError(f"cannot open {url} now"))
+    assert "SECRET" not in _describe(ValueError(f"cannot open '{url}'"))
+
+
+@pytest.mark.parametrize("url", HOSTILE_URLS[:3])
+def test_open_errors_on_such_urls_are_ours_and_clean(url):
+    with pytest.raises(intake_mrc.StorageError) as info:
+        intake_mrc.open_mrc(url, storage_options={"intake_mrc": {"retries": 0}})
+    assert "SECRET" not in str(info.value)
+    assert "127.0.0.1:9/x.mrc" in str(info.value)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 # Network defaults where the user set none: seconds to connect and between bytes received.
 CONNECT_TIMEOUT = 10
@@ -15,21 +14,28 @@ READ_TIMEOUT = 30
 S3_ATTEMPTS_PER_CALL = 1
 
 
+# A protocol that starts a URL (``s3://``); in a chain (``simplecache::s3://...``) each piece
+# is ``protocol://...`` or a bare ``protocol``.
+_SCHEME = r"[A-Za-z][A-Za-z0-9+.-]*"
+# User and password: from ``scheme://`` through the last ``@`` before the path. Not split on
+# ``::`` first: a password, an IPv6 host (``[::1]``) or a query may hold ``::`` themselves.
+_USERINFO = re.compile(rf"({_SCHEME}://)[^/]*@")
+# Query string and fragment of a ``scheme://`` piece (a local path may hold ``?`` or ``#``):
+# from ``?`` or ``#`` to the next chained ``::scheme://`` (never cut at a bare ``::`` inside
+# the query) or the end.
+_QUERY = re.compile(rf"({_SCHEME}://[^?#]*)[?#].*?(?=::{_SCHEME}://|\Z)", re.DOTALL)
+
+
 def redact_url(url: str) -> str:
-    """The URL without user, password and query string: safe for messages and logs."""
-    parts = []
-    for piece in str(url).split("::"):
-        split = urlsplit(piece)
-        if split.scheme and split.netloc:
-            host = split.hostname or ""
-            if split.port:
-                host += f":{split.port}"
-            piece = urlunsplit((split.scheme, host, split.path, "", ""))
-        parts.append(piece)
-    return "::".join(parts)
+    """The URL without user, password, query string and fragment: safe for messages and logs.
+
+    Plain text work, never a URL parser: whatever the URL holds (a password with ``::``, a
+    port that is not a number, an IPv6 host), this neither fails nor leaves a piece of a
+    credential behind (a server error message would otherwise replace the one asked for)."""
+    return _QUERY.sub(r"\1", _USERINFO.sub(r"\1", str(url)))
 
 
-_URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>)]+")
+_URL_IN_TEXT = re.compile(rf"{_SCHEME}://\S+")
 
 
 def _describe(error: BaseException | None) -> str:
