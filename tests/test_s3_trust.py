@@ -206,3 +206,43 @@ def test_missing_credentials_say_how_to_give_them(s3_server, mrc_bytes):
     )
     assert done.stdout.startswith("CredentialsError"), done.stdout + done.stderr
     assert "anon" in done.stdout and "nocred/s.mrc" in done.stdout
+
+
+def test_chained_url_on_two_endpoints_gets_two_names(s3_server, second_s3, mrc_bytes):
+    """simplecache::s3:// (read through fsspec, not our S3 client): the endpoint of the
+    inner layer is part of the name too."""
+    other = bytearray(mrc_bytes)
+    other[1024:] = (DATA ^ 1).tobytes()
+    _put(s3_server["endpoint"], "chain/s.mrc", mrc_bytes)
+    _put(second_s3, "chain/s.mrc", bytes(other))
+
+    def chained(endpoint: str) -> dict:
+        return {"s3": {k: v for k, v in _options(endpoint).items() if k != "intake_mrc"}}
+
+    url = f"simplecache::s3://{BUCKET}/chain/s.mrc"
+    xa = intake_mrc.open_mrc(url, chained(s3_server["endpoint"])).to_dask()
+    xb = intake_mrc.open_mrc(url, chained(second_s3)).to_dask()
+    assert xa.name != xb.name
+    both = da.stack([xa, xb]).compute()
+    np.testing.assert_array_equal(both[0], DATA)
+    np.testing.assert_array_equal(both[1], DATA ^ 1)
+
+
+def test_rewritten_memory_object_gets_a_new_name(mrc_bytes):
+    """Other fsspec filesystems: the version the filesystem states is part of the name."""
+    import fsspec
+
+    fs = fsspec.filesystem("memory")
+    url = "memory://intake-mrc-trust/rewritten.mrc"
+    fs.pipe_file(url, mrc_bytes)
+    try:
+        first = intake_mrc.open_mrc(url).to_dask()
+        changed = bytearray(mrc_bytes)
+        changed[1024:] = (DATA ^ 7).tobytes()  # same size, other bytes
+        time.sleep(0.01)  # memory:// states its creation time
+        fs.pipe_file(url, bytes(changed))
+        second = intake_mrc.open_mrc(url).to_dask()
+        assert first.name != second.name
+        np.testing.assert_array_equal(second.compute(), DATA ^ 7)
+    finally:
+        fs.rm(url)

@@ -11,6 +11,7 @@ from urllib.parse import quote, unquote
 
 import fsspec
 import numpy as np
+from dask.base import tokenize
 
 from ..errors import StorageError, TruncatedFileError
 from .base import ByteStore
@@ -44,22 +45,39 @@ class FsspecStore(ByteStore):
         self.backoff = backoff
         self.part_nbytes = part_nbytes
         self._size: int | None = None
+        # The object's version as the filesystem states it (ETag, LastModified, VersionId,
+        # mtime, created...): part of the dask name, as for our own HTTP and S3 reads.
+        self._version: tuple[tuple[str, str], ...] | None = None
 
     def known_size(self) -> int | None:
         return self._size
 
     def size(self) -> int:
         if self._size is None:
-            try:
-                self._size = int(self.fs.size(self.path))
-            except FileNotFoundError:
-                raise FileNotFoundError(f"{self.name}: no such file") from None
-            except Exception as error:  # noqa: BLE001 - reported with the file's name
-                raise StorageError(f"cannot get the size: {_describe(error)}", self.name) from None
+            self._stat()
+        assert self._size is not None
         return self._size
 
+    def _stat(self) -> None:
+        """Size and version from one ``info`` of the object."""
+        try:
+            info = self.fs.info(self.path)
+            size = int(info["size"])
+        except FileNotFoundError:
+            raise FileNotFoundError(f"{self.name}: no such file") from None
+        except Exception as error:  # noqa: BLE001 - reported with the file's name
+            raise StorageError(f"cannot get the size: {_describe(error)}", self.name) from None
+        self._size = size
+        # Every field but the name, as text (datetimes included: memory:// states "created").
+        self._version = tuple(sorted((str(k), str(v)) for k, v in info.items() if k != "name"))
+
     def token(self) -> str:
-        return f"{self.fs.protocol}:{self.path}:{self._size}"
+        """Protocol, filesystem (its options: the endpoint of every layer of a chained URL,
+        hashed), path, size and version: the same key behind two endpoints, or an object
+        rewritten between two opens, never shares a dask name."""
+        if self._version is None:
+            self._stat()
+        return tokenize(self.fs.protocol, self.fs, self.path, self._size, self._version)
 
     @property
     def _is_http(self) -> bool:
