@@ -56,7 +56,14 @@ for _protocol in _PROTOCOLS:
 for _cache in ("simplecache", "filecache", "blockcache"):
     ALLOWED_OPTIONS[_cache] = {}
 _SCALARS = (bool, int, float, str, type(None))
-_QUERY_SCHEMES = ("http", "https")
+_SCHEME = r"[A-Za-z][A-Za-z0-9+.-]*"
+# User and password: from "scheme://" through the last "@" before the first "/".
+_USERINFO = re.compile(rf"({_SCHEME}://)[^/]*@")
+# An HTTP(S) piece's query string and fragment, up to the next chained "::scheme://" (never
+# cut at a bare "::" inside the query), without crossing into the next piece.
+_HTTP_QUERY = re.compile(
+    rf"((?i:https?)://(?:(?!::{_SCHEME}://)[^?#])*)[?#].*?(?=::{_SCHEME}://|\Z)", re.DOTALL
+)
 
 
 class CredentialsDroppedWarning(UserWarning):
@@ -92,19 +99,8 @@ def clean_url(text: str) -> str:
     Text that is not a URL (a local path, a name) comes back unchanged."""
     if "://" not in text:
         return text
-    pieces = []
-    for piece in text.split("::"):
-        scheme, sep, rest = piece.partition("://")
-        if sep:
-            # The authority ends at the first "/"; user and password end at its last "@"
-            # (so a "?" or "#" inside a password goes with it).
-            netloc, slash, path = rest.partition("/")
-            rest = netloc.rpartition("@")[2] + slash + path
-            if scheme.lower() in _QUERY_SCHEMES:
-                rest = rest.split("?", 1)[0].split("#", 1)[0]
-            piece = f"{scheme}://{rest}"
-        pieces.append(piece)
-    return "::".join(pieces)
+    # As text, never split on "::" first: a password, an IPv6 host or a query may hold "::".
+    return _HTTP_QUERY.sub(r"\1", _USERINFO.sub(r"\1", text))
 
 
 def has_secret_parts(text: str) -> bool:
@@ -168,12 +164,10 @@ def resolve(options: Any, *urls: Any) -> tuple[dict[str, Any] | None, list[Any]]
     return dict(options._options), [full(u) for u in urls]
 
 
-_URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>)]+")
-
-
 def redact_text(text: str) -> str:
     """``text`` (a message, a repr) with every URL in it shown without user, password and
     query string."""
-    from .storage import redact_url
+    from .storage.urls import _URL_IN_TEXT, redact_url
 
+    # A URL runs to the next whitespace: a quote inside a password does not end it.
     return _URL_IN_TEXT.sub(lambda m: redact_url(m.group(0)), text)

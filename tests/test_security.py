@@ -105,3 +105,14 @@ def test_open_errors_on_such_urls_are_ours_and_clean(url):
         intake_mrc.open_mrc(url, storage_options={"intake_mrc": {"retries": 0}})
     assert "SECRET" not in str(info.value)
     assert "127.0.0.1:9/x.mrc" in str(info.value)
+
+
+@pytest.mark.parametrize("url", [u for u in HOSTILE_URLS if "s3://" not in u])
+def test_catalog_urls_and_cli_text_keep_no_piece_of_a_secret(url):
+    from intake_mrc.credentials import allowed_options, clean_url, redact_text
+
+    assert "SECRET" not in clean_url(url)
+    assert "x.mrc" in clean_url(url)
+    kept, _ = allowed_options({"client_kwargs": {"endpoint_url": url}})
+    assert "SECRET" not in str(kept)
+    assert "SECRET" not in redact_text(f"cannot open {url} now")
