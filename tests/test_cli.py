@@ -127,6 +127,19 @@ def test_unknown_storage_option_is_reported_as_such(capsys, url, options, messag
     assert not Path("never-written.yaml").exists()
 
 
+def test_our_read_settings_are_known_storage_options(capsys, http_upload):
+    """The README's read settings (``storage_options={"intake_mrc": {...}}``) work from the
+    command line; a misspelt setting inside them is still named."""
+    (url,) = http_upload(MRCFILE_TESTS / "EMD-3197.map", prefix="cli-settings")
+    settings = {"intake_mrc": {"retries": 0, "request_timeout": 30}}
+    code, out, err = run(["info", url, "--json", "--storage-options", json.dumps(settings)], capsys)
+    assert code == 0, err
+    assert json.loads(out)["shape"] == [20, 20, 20]
+    bad = {"intake_mrc": {"retires": 0}}
+    code, _, err = run(["info", url, "--storage-options", json.dumps(bad)], capsys)
+    assert code != 0 and "retires" in err
+
+
 def test_suggests_the_option_meant(capsys):
     _, _, err = run(["info", "s3://bucket/x.mrc", "--storage-options", '{"anno": true}'], capsys)
     assert "did you mean 'anon'?" in err

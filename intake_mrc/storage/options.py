@@ -9,8 +9,12 @@ import difflib
 import inspect
 from typing import Any
 
+from .settings import SETTINGS_KEY
+
 # Options every fsspec filesystem takes (instance caching and listings cache).
 _COMMON = {"use_listings_cache", "listings_expiry_time", "max_paths", "skip_instance_cache"}
+# Our own read settings travel in the storage options under this key for every protocol.
+_OURS = {SETTINGS_KEY}
 
 
 def _init_parameters(cls: type) -> set[str]:
@@ -40,7 +44,7 @@ def known_storage_options(protocol: str) -> set[str] | None:
         cls = fsspec.get_filesystem_class(protocol)
     except (ImportError, ValueError):
         return None
-    known = _init_parameters(cls) | _COMMON
+    known = _init_parameters(cls) | _COMMON | _OURS
     if protocol in ("http", "https"):
         # HTTPFileSystem hands its other options to every aiohttp request.
         import aiohttp
