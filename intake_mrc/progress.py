@@ -68,6 +68,9 @@ def listing_progress(fs: Any, enabled: bool, desc: str = "listing") -> Iterator[
     def count(parsed: Any = None, **_: Any) -> None:
         if isinstance(parsed, dict):
             bar.update(len(parsed.get("Contents") or ()) + len(parsed.get("CommonPrefixes") or ()))
+            # A page holds up to 1,000 objects: drawing each one is cheap, and a listing
+            # faster than tqdm's mininterval would otherwise end without showing its count.
+            bar.refresh()
 
     if not bar.disable and "s3" in getattr(fs, "protocol", ()):
         try:
