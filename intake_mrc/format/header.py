@@ -18,59 +18,100 @@ from ..errors import MRCFormatError, TruncatedFileError
 
 HEADER_NBYTES = 1024
 
-# The 1024-byte header as data, in file order; built for either byte order below.
-_HEADER_FIELDS: list[tuple[str, str]] = [
-    ("nx", "i4"),
-    ("ny", "i4"),
-    ("nz", "i4"),
-    ("mode", "i4"),
-    ("nxstart", "i4"),
-    ("nystart", "i4"),
-    ("nzstart", "i4"),
-    ("mx", "i4"),
-    ("my", "i4"),
-    ("mz", "i4"),
-    ("cella", "(3,)f4"),
-    ("cellb", "(3,)f4"),
-    ("mapc", "i4"),
-    ("mapr", "i4"),
-    ("maps", "i4"),
-    ("dmin", "f4"),
-    ("dmax", "f4"),
-    ("dmean", "f4"),
-    ("ispg", "i4"),
-    ("nsymbt", "i4"),
-    ("extra1", "V8"),
-    ("exttyp", "S4"),
-    ("nversion", "i4"),
-    ("extra2", "V40"),
-    ("imod_stamp", "i4"),
-    ("imod_flags", "i4"),
-    ("extra3", "V36"),
-    ("origin", "(3,)f4"),
-    ("map", "S4"),
-    ("machst", "(4,)u1"),
-    ("rms", "f4"),
-    ("nlabl", "i4"),
-    ("label", "(10,)S80"),
-]
+
+@dataclass(frozen=True)
+class HeaderField:
+    """One field of the main header: where it starts, what one element is, how many."""
+
+    name: str
+    offset: int  # bytes from the start of the file
+    kind: str  # numpy type of one element without byte order: 'i4', 'f4', 'u1', 'S4', 'V8'
+    count: int = 1  # elements: CELLA holds 3 floats, LABEL 10 lines of 80 bytes
+
+    @property
+    def element(self) -> np.dtype:
+        return np.dtype(self.kind)
+
+    @property
+    def nbytes(self) -> int:
+        return self.element.itemsize * self.count
+
+    def element_in(self, byte_order: str) -> np.dtype:
+        """One element in the given byte order ('<' or '>'); text and raw bytes have none."""
+        return self.element.newbyteorder(byte_order)
+
+    def format_in(self, byte_order: str) -> Any:
+        """The field's numpy format in the given byte order (a subarray when count > 1)."""
+        element = self.element_in(byte_order)
+        return element if self.count == 1 else (element, (self.count,))
+
+
+# The 1024-byte MRC2014 header, in file order: the one declaration of every field's offset and
+# type. mrcfile's names (mrcfile_names.py) and RosettaSciIO's keys (rsciio_header.py) are
+# derived from it. extra1/extra2/extra3 are the padding around EXTTYP, NVERSION and IMOD's words.
+HEADER_FIELDS: tuple[HeaderField, ...] = (
+    HeaderField("nx", 0, "i4"),
+    HeaderField("ny", 4, "i4"),
+    HeaderField("nz", 8, "i4"),
+    HeaderField("mode", 12, "i4"),
+    HeaderField("nxstart", 16, "i4"),
+    HeaderField("nystart", 20, "i4"),
+    HeaderField("nzstart", 24, "i4"),
+    HeaderField("mx", 28, "i4"),
+    HeaderField("my", 32, "i4"),
+    HeaderField("mz", 36, "i4"),
+    HeaderField("cella", 40, "f4", 3),
+    HeaderField("cellb", 52, "f4", 3),
+    HeaderField("mapc", 64, "i4"),
+    HeaderField("mapr", 68, "i4"),
+    HeaderField("maps", 72, "i4"),
+    HeaderField("dmin", 76, "f4"),
+    HeaderField("dmax", 80, "f4"),
+    HeaderField("dmean", 84, "f4"),
+    HeaderField("ispg", 88, "i4"),
+    HeaderField("nsymbt", 92, "i4"),
+    HeaderField("extra1", 96, "V8"),
+    HeaderField("exttyp", 104, "S4"),
+    HeaderField("nversion", 108, "i4"),
+    HeaderField("extra2", 112, "V40"),
+    HeaderField("imod_stamp", 152, "i4"),
+    HeaderField("imod_flags", 156, "i4"),
+    HeaderField("extra3", 160, "V36"),
+    HeaderField("origin", 196, "f4", 3),
+    HeaderField("map", 208, "S4"),
+    HeaderField("machst", 212, "u1", 4),
+    HeaderField("rms", 216, "f4"),
+    HeaderField("nlabl", 220, "i4"),
+    HeaderField("label", 224, "S80", 10),
+)
+
+HEADER_FIELD: dict[str, HeaderField] = {f.name: f for f in HEADER_FIELDS}
+
+
+def record_dtype(fields: list[tuple[str, int, Any]]) -> np.dtype:
+    """A structured dtype of the whole header from (name, offset, numpy format) in file order.
+
+    Raises ValueError unless the fields tile the 1024 bytes without gap or overlap: the
+    derived layouts (mrcfile's, RosettaSciIO's) are checked by the same rule as ours."""
+    names = [name for name, _, _ in fields]
+    offsets = [offset for _, offset, _ in fields]
+    formats = [fmt for _, _, fmt in fields]
+    end = 0
+    for name, offset, fmt in fields:
+        if offset != end:
+            raise ValueError(f"header field {name!r} at byte {offset}, expected {end}")
+        end = offset + np.dtype(fmt).itemsize
+    if end != HEADER_NBYTES:
+        raise ValueError(f"header fields end at byte {end}, not {HEADER_NBYTES}")
+    return np.dtype(
+        {"names": names, "formats": formats, "offsets": offsets, "itemsize": HEADER_NBYTES}
+    )
 
 
 @functools.cache  # two dtypes in all; building one took ~0.2 ms, three times per header
 def header_dtype(byte_order: str) -> np.dtype:
     """The structured dtype of the main header in the given byte order ('<' or '>')."""
-    fields = []
-    for name, kind in _HEADER_FIELDS:
-        count = ""
-        if kind.startswith("("):
-            count, kind = kind.split(")")
-            count += ")"
-        if kind[0] in "if":
-            kind = byte_order + kind
-        fields.append((name, count + kind))
-    dtype = np.dtype(fields)
-    assert dtype.itemsize == HEADER_NBYTES
-    return dtype
+    return record_dtype([(f.name, f.offset, f.format_in(byte_order)) for f in HEADER_FIELDS])
 
 
 IMOD_STAMP = 1146047817
@@ -213,7 +254,8 @@ def _plausible(raw: np.ndarray, file_size: int | None) -> bool:
 
 def detect_byte_order(head: bytes, file_size: int | None) -> tuple[str, str]:
     """(byte order, rule that decided it) from the machine stamp, else from plausibility."""
-    stamp = head[212:216]
+    machst = HEADER_FIELD["machst"]
+    stamp = head[machst.offset : machst.offset + machst.nbytes]
     by_stamp = {0x44: "<", 0x11: ">"}.get(stamp[0])
     views = {bo: np.frombuffer(head[:HEADER_NBYTES], header_dtype(bo))[0] for bo in "<>"}
     if by_stamp is not None:
@@ -398,13 +440,14 @@ def parse_main_header(
     raw = np.frombuffer(head[:HEADER_NBYTES], header_dtype(byte_order))[0]
     fields = header_fields(raw)
     map_ok = fields["map"] in ("MAP", "MAP\x00")
+    map_at = HEADER_FIELD["map"].offset
 
     def fail(message: str, field_name: str) -> MRCFormatError:
         if not map_ok and not rule.startswith("machine stamp"):
             # No id, no stamp and no byte order that makes sense: say that first.
-            message = f"not an MRC file: no 'MAP ' id at byte 208, {message}"
+            message = f"not an MRC file: no 'MAP ' id at byte {map_at}, {message}"
         elif not map_ok:
-            message += " (no 'MAP ' id at byte 208: probably not an MRC file)"
+            message += f" (no 'MAP ' id at byte {map_at}: probably not an MRC file)"
         return MRCFormatError(message, source, field_name)
 
     mode = fields["mode"]

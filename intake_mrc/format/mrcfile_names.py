@@ -4,64 +4,48 @@ mrcfile users write ``mrc.header.nx``, ``mrc.header.cella.x``, ``mrc.header.labe
 ``mrc.header.extra2``: 0-d numpy arrays of a structured record in the file's byte order.
 ``MRCHeader`` is the dict intake_mrc always gave (``header["labels"]``, ``header["cella"]``
 as lists) and answers those attribute names with the same record mrcfile builds, read-only.
+mrcfile's layout is derived from ours (``header.HEADER_FIELDS``), not declared again.
 Pure: bytes in.
 """
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
 
-# mrcfile's field names and layout of the 1024-byte header (the MRC2014 layout, with the
-# IMOD words inside ``extra2``), numbers in the file's byte order.
-_MRCFILE_FIELDS: list[tuple[str, Any]] = [
-    ("nx", "i4"),
-    ("ny", "i4"),
-    ("nz", "i4"),
-    ("mode", "i4"),
-    ("nxstart", "i4"),
-    ("nystart", "i4"),
-    ("nzstart", "i4"),
-    ("mx", "i4"),
-    ("my", "i4"),
-    ("mz", "i4"),
-    ("cella", [("x", "f4"), ("y", "f4"), ("z", "f4")]),
-    ("cellb", [("alpha", "f4"), ("beta", "f4"), ("gamma", "f4")]),
-    ("mapc", "i4"),
-    ("mapr", "i4"),
-    ("maps", "i4"),
-    ("dmin", "f4"),
-    ("dmax", "f4"),
-    ("dmean", "f4"),
-    ("ispg", "i4"),
-    ("nsymbt", "i4"),
-    ("extra1", "V8"),
-    ("exttyp", "S4"),
-    ("nversion", "i4"),
-    ("extra2", "V84"),
-    ("origin", [("x", "f4"), ("y", "f4"), ("z", "f4")]),
-    ("map", "S4"),
-    ("machst", ("u1", (4,))),
-    ("rms", "f4"),
-    ("nlabl", "i4"),
-    ("label", ("S80", (10,))),
-]
+from .header import HEADER_FIELD, HEADER_FIELDS, HEADER_NBYTES, record_dtype
+
+# mrcfile's names are ours (header.HEADER_FIELDS) but for two habits. Fields of three floats are
+# records of named floats (``cella.x``, ``cellb.alpha``, ``origin.z``):
+_MRCFILE_SUBFIELDS: dict[str, tuple[str, ...]] = {
+    "cella": ("x", "y", "z"),
+    "cellb": ("alpha", "beta", "gamma"),
+    "origin": ("x", "y", "z"),
+}
+# and our extra2 through extra3, with IMOD's stamp and flags between, are one raw ``extra2``.
+_MRCFILE_EXTRA2 = ("extra2", "imod_stamp", "imod_flags", "extra3")
 
 
-def _ordered(kind: Any, byte_order: str) -> Any:
-    if isinstance(kind, list):
-        return [(name, _ordered(k, byte_order)) for name, k in kind]
-    if isinstance(kind, tuple):
-        return (_ordered(kind[0], byte_order), kind[1])
-    return byte_order + kind if kind[0] in "if" else kind
-
-
+@functools.cache  # two dtypes in all, one per byte order
 def mrcfile_header_dtype(byte_order: str) -> np.dtype:
-    """mrcfile's header dtype in the given byte order ('<' or '>')."""
-    dtype = np.dtype([(n, _ordered(k, byte_order)) for n, k in _MRCFILE_FIELDS])
-    assert dtype.itemsize == 1024
-    return dtype
+    """mrcfile's header dtype in the given byte order ('<' or '>'), derived from ours."""
+    fields: list[tuple[str, int, Any]] = []
+    for f in HEADER_FIELDS:
+        if f.name in _MRCFILE_EXTRA2[1:]:
+            continue  # inside mrcfile's extra2
+        if f.name == _MRCFILE_EXTRA2[0]:
+            last = HEADER_FIELD[_MRCFILE_EXTRA2[-1]]
+            fields.append((f.name, f.offset, f"V{last.offset + last.nbytes - f.offset}"))
+        elif f.name in _MRCFILE_SUBFIELDS:
+            names = _MRCFILE_SUBFIELDS[f.name]
+            assert len(names) == f.count, f.name
+            element = f.element_in(byte_order)
+            fields.append((f.name, f.offset, [(name, element) for name in names]))
+        else:
+            fields.append((f.name, f.offset, f.format_in(byte_order)))
+    return record_dtype(fields)
 
 
 class MRCHeader(dict):
@@ -72,12 +56,12 @@ class MRCHeader(dict):
     def __init__(self, fields: dict[str, Any], raw: bytes = b"", byte_order: str = "<"):
         super().__init__(fields)
         record = None
-        if len(raw) >= 1024:
-            array = np.frombuffer(raw[:1024], dtype=mrcfile_header_dtype(byte_order))
+        if len(raw) >= HEADER_NBYTES:
+            array = np.frombuffer(raw[:HEADER_NBYTES], dtype=mrcfile_header_dtype(byte_order))
             record = array.reshape(()).view(np.recarray)  # 0-d, as mrcfile holds it
         # Stored outside the dict's items, so dict(header) and == stay the plain fields.
         object.__setattr__(self, "_record", record)
-        object.__setattr__(self, "_raw", bytes(raw[:1024]))
+        object.__setattr__(self, "_raw", bytes(raw[:HEADER_NBYTES]))
         object.__setattr__(self, "_byte_order", byte_order)
 
     def __getattr__(self, name: str) -> Any:
