@@ -5,7 +5,10 @@ checks), ``catalog`` (write a catalog of a folder, glob or bucket), ``refs`` (ke
 Each command is two functions: ``add_NAME(subparsers)`` declares its arguments (every one
 with help text) and sets ``run=`` to ``run_NAME(args) -> exit code``. ``COMMANDS`` lists the
 ``add_`` functions; a new command adds its own pair and one line there. Shared argument
-groups: :func:`add_storage_options` and :func:`add_open_options` (every ``open_mrc`` option).
+groups: :func:`add_storage_options` and :func:`add_open_options` (every ``open_mrc`` option);
+a command on one MRC file starts its parser with :func:`add_file_command` (URL, ``-o``,
+storage options) and reads its options back with :func:`open_kwargs` (storage options
+checked first).
 
 Only argparse, json and sys are imported at start, so that ``--help`` and ``--version`` answer
 at once; dask, fsspec and the readers are imported by the command that runs. Errors are one
@@ -202,7 +205,10 @@ def _images(values: list[str] | None) -> Any:
 
 
 def open_kwargs(args: argparse.Namespace) -> dict[str, Any]:
-    """``open_mrc`` keyword arguments from :func:`add_open_options`' options."""
+    """``open_mrc`` keyword arguments from :func:`add_file_command`'s and
+    :func:`add_open_options`' options; unknown storage options are a usage error here, before
+    anything is read."""
+    check_storage_options(args.url, args.storage_options)
     navigation = args.navigation_shape
     return {
         "storage_options": args.storage_options,
@@ -219,28 +225,49 @@ def open_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def add_file_command(
+    sub: Any,
+    name: str,
+    run: Callable[[argparse.Namespace], int],
+    *,
+    summary: str,
+    description: str,
+    output_help: str | None = None,
+    storage_help: str = "",
+) -> argparse.ArgumentParser:
+    """The parser of a command on one MRC file: the file's URL, ``-o/--output`` when the
+    command writes a file (``output_help``), then ``--storage-options``. The command adds its
+    own options, then :func:`add_open_options`, and reads them with :func:`open_kwargs`."""
+    parser = sub.add_parser(name, help=summary, description=description)
+    parser.add_argument("url", help="path or fsspec URL (s3://, https://, ...) of the MRC file")
+    if output_help is not None:
+        parser.add_argument("-o", "--output", required=True, help=output_help)
+    add_storage_options(parser, storage_help)
+    parser.set_defaults(run=run)
+    return parser
+
+
 # --- info ---------------------------------------------------------------------------------
 
 
 def add_info(sub: Any) -> None:
-    parser = sub.add_parser(
+    parser = add_file_command(
+        sub,
         "info",
-        help="describe an MRC file (header, shape, chunks, axes, DE metadata)",
+        run_info,
+        summary="describe an MRC file (header, shape, chunks, axes, DE metadata)",
         description="Describe an MRC file: reads the header and extended header only.",
     )
-    parser.add_argument("url", help="path or fsspec URL (s3://, https://, ...) of the MRC file")
-    add_storage_options(parser)
     parser.add_argument("--json", action="store_true", help="machine-readable JSON output")
     add_open_options(parser)
-    parser.set_defaults(run=run_info)
 
 
 def run_info(args: argparse.Namespace) -> int:
-    check_storage_options(args.url, args.storage_options)
+    kwargs = open_kwargs(args)
     # Every URL shown (the file, its info file, virtual images, notes) without credentials.
     from .literal import map_strings
 
-    info = map_strings(describe(args.url, **open_kwargs(args)), redact_text)
+    info = map_strings(describe(args.url, **kwargs), redact_text)
     if args.json:
         print(json.dumps(info, default=str, indent=1))
     else:
@@ -452,18 +479,17 @@ def run_catalog(args: argparse.Namespace) -> int:
 
 
 def add_refs(sub: Any) -> None:
-    parser = sub.add_parser(
+    parser = add_file_command(
+        sub,
         "refs",
-        help="write kerchunk references: the file as a zarr store, no bytes copied",
+        run_refs,
+        summary="write kerchunk references: the file as a zarr store, no bytes copied",
         description="Write kerchunk version-1 references of an MRC file: zarr metadata plus "
         "[url, offset, length] per chunk of whole frames. Read them with fsspec's "
         "reference:// filesystem and zarr or xarray; intake_mrc is not needed there.",
+        output_help="JSON file to write (a folder with --parquet)",
+        storage_help=" (for reading the header; never written to the references)",
     )
-    parser.add_argument("url", help="path or fsspec URL (s3://, https://, ...) of the MRC file")
-    parser.add_argument(
-        "-o", "--output", required=True, help="JSON file to write (a folder with --parquet)"
-    )
-    add_storage_options(parser, " (for reading the header; never written to the references)")
     parser.add_argument(
         "--frames-per-chunk",
         type=int,
@@ -491,13 +517,11 @@ def add_refs(sub: Any) -> None:
         "intake-mrc[references])",
     )
     add_open_options(parser)
-    parser.set_defaults(run=run_refs)
 
 
 def run_refs(args: argparse.Namespace) -> int:
     from .references import PARQUET_ADVISED_CHUNKS, n_chunks, references_for, write_references
 
-    check_storage_options(args.url, args.storage_options)
     kwargs = open_kwargs(args)
     refs = references_for(
         args.url,
@@ -519,17 +543,17 @@ def run_refs(args: argparse.Namespace) -> int:
 
 
 def add_preview(sub: Any) -> None:
-    parser = sub.add_parser(
+    parser = add_file_command(
+        sub,
         "preview",
-        help="draw a PNG of an MRC file (image, stack sum, central slice, 4D-STEM navigator)",
+        run_preview,
+        summary="draw a PNG of an MRC file (image, stack sum, central slice, 4D-STEM navigator)",
         description="Draw a picture of an MRC file with a scale bar: an image, the sum of a "
         "stack (a strided sample when large), a volume's central slice, or a 4D-STEM "
         "virtual bright field beside a diffraction pattern. Reads at most --budget-mib of "
         "pixel data; the caption says what was read. Needs intake-mrc[preview].",
+        output_help="PNG file to write",
     )
-    parser.add_argument("url", help="path or fsspec URL (s3://, https://, ...) of the MRC file")
-    parser.add_argument("-o", "--output", required=True, help="PNG file to write")
-    add_storage_options(parser)
     parser.add_argument(
         "--budget-mib",
         type=float,
@@ -546,14 +570,12 @@ def add_preview(sub: Any) -> None:
     )
     parser.add_argument("--dpi", type=int, default=100, help="PNG resolution (default 100)")
     add_open_options(parser)
-    parser.set_defaults(run=run_preview)
 
 
 def run_preview(args: argparse.Namespace) -> int:
     from .api import open_mrc
     from .preview import preview
 
-    check_storage_options(args.url, args.storage_options)
     f = open_mrc(args.url, **open_kwargs(args))
     shown = preview(
         f,
