@@ -82,6 +82,12 @@ def fmt(m: dict[str, float]) -> str:
     return f"{m['wall']:.3f} s (range {m['min']:.3f}-{m['max']:.3f}, n={m['n']})"
 
 
+def dask_mean(url: str | Path) -> float:
+    """The stack's mean through intake_mrc's dask array, opening included (what the lazy-read
+    rows time)."""
+    return float(intake_mrc.open_mrc(url).to_dask().mean().compute())
+
+
 def row(section: str, what: str, measured: str, ratio: str = "") -> None:
     ROWS.append((section, what, measured, ratio))
     print(f"  {what:<58} {measured:<40} {ratio}", flush=True)
@@ -231,9 +237,7 @@ def bench_local(folder: Path, size_mib: int, repeats: int) -> None:
             lambda: float(file_reader(str(path), lazy=True)[0]["data"].mean().compute()), repeats
         )
         row("local", "RosettaSciIO lazy mean (anchor)", fmt(rs_mean), ratio(rs_mean, base))
-        our_mean = measure(
-            lambda: float(intake_mrc.open_mrc(path).to_dask().mean().compute()), repeats
-        )
+        our_mean = measure(lambda: dask_mean(path), repeats)
         row(
             "local",
             "intake_mrc lazy mean",
@@ -564,9 +568,7 @@ def bench_distributed(folder: Path, size_mib: int, repeats: int) -> None:
             f"{nbytes} bytes pickled",
             f"{nbytes / len(graph):.0f} bytes per task",
         )
-        threaded = measure(
-            lambda: float(intake_mrc.open_mrc(url).to_dask().mean().compute()), repeats
-        )
+        threaded = measure(lambda: dask_mean(url), repeats)
         row(
             "distributed",
             "mean, threaded scheduler (default)",
@@ -586,7 +588,7 @@ def bench_distributed(folder: Path, size_mib: int, repeats: int) -> None:
 
             def on_cluster() -> None:
                 with dask.config.set(scheduler=client):
-                    float(intake_mrc.open_mrc(url).to_dask().mean().compute())
+                    dask_mean(url)
 
             dist = measure(on_cluster, repeats)
         row(

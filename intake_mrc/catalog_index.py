@@ -13,6 +13,7 @@ recorded in its entry's ``index_errors`` (redacted text), never fatal.
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -42,12 +43,15 @@ LOCAL_THREADS = 8
 Tick = Callable[[int], None]
 
 
-def _fetch_local(paths: Sequence[str], ends: Sequence[int], tick: Tick) -> list[Any]:
+def _fetch_threaded(
+    read: Callable[[str, int], bytes], paths: Sequence[str], ends: Sequence[int], tick: Tick
+) -> list[Any]:
+    """``read(path, end)`` of every file on ``LOCAL_THREADS`` threads (local files and fsspec
+    filesystems without async); the exception a file raises is its result."""
+
     def one(item: tuple[str, int]) -> Any:
-        path, end = item
         try:
-            with open(path, "rb") as f:
-                return f.read(end)
+            return read(*item)
         except Exception as error:  # noqa: BLE001 - recorded per file
             return error
         finally:
@@ -55,6 +59,15 @@ def _fetch_local(paths: Sequence[str], ends: Sequence[int], tick: Tick) -> list[
 
     with ThreadPoolExecutor(LOCAL_THREADS) as pool:
         return list(pool.map(one, zip(paths, ends, strict=True)))
+
+
+def _read_local(path: str, end: int) -> bytes:
+    with open(path, "rb") as f:
+        return f.read(end)
+
+
+def _cat_head(fs: Any, path: str, end: int) -> bytes:
+    return fs.cat_file(path, start=0, end=end)
 
 
 async def _fetch_async(
@@ -84,19 +97,6 @@ async def _fetch_async(
     return results
 
 
-def _fetch_sync(fs: Any, paths: Sequence[str], ends: Sequence[int], tick: Tick) -> list[Any]:
-    def one(item: tuple[str, int]) -> Any:
-        try:
-            return fs.cat_file(item[0], start=0, end=item[1])
-        except Exception as error:  # noqa: BLE001 - recorded per file
-            return error
-        finally:
-            tick(1)
-
-    with ThreadPoolExecutor(LOCAL_THREADS) as pool:
-        return list(pool.map(one, zip(paths, ends, strict=True)))
-
-
 def fetch_heads(
     urls: Sequence[str],
     ends: Sequence[int],
@@ -115,7 +115,8 @@ def fetch_heads(
         groups.setdefault(key, []).append(i)
     for key, indices in groups.items():
         if key == "":
-            got = _fetch_local([urls[i] for i in indices], [ends[i] for i in indices], tick)
+            local_paths = [urls[i] for i in indices]
+            got = _fetch_threaded(_read_local, local_paths, [ends[i] for i in indices], tick)
         else:
             first = urls[indices[0]]
             group_options = options
@@ -135,7 +136,8 @@ def fetch_heads(
                     fs.loop, _fetch_async, fs, paths, sub_ends, concurrency, tick
                 )
             else:
-                got = _fetch_sync(fs, paths, sub_ends, tick)
+                read = functools.partial(_cat_head, fs)
+                got = _fetch_threaded(read, paths, sub_ends, tick)
         for i, answer in zip(indices, got, strict=True):
             results[i] = answer
     return results

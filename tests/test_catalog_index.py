@@ -15,7 +15,7 @@ from mrcwriter import fei2_records, write_mrc
 
 from intake_mrc import open_mrc
 from intake_mrc.catalog import glob_catalog, list_files, plan_entries
-from intake_mrc.catalog_index import index_headers
+from intake_mrc.catalog_index import fetch_heads, index_headers
 
 FIELDS = ("shape", "dtype", "mode", "voxel_size_angstrom", "extended_header_type", "compression")
 DE_FIELDS = ("scan_size", "frames_per_second", "acquisition_time", "camera", "detectors")
@@ -164,6 +164,28 @@ def test_failures_are_recorded_per_file(tmp_path):
     good_de = entries["de_20250101_00001"].metadata
     assert good_de["scan_size"] == [3, 2] and good_de["frames_per_second"] == 1000
     assert good_de["camera"] == "TestCam" and "index_errors" not in good_de
+
+
+def test_heads_from_a_filesystem_without_async_match_local(tmp_path):
+    # memory:// is a synchronous fsspec filesystem: read on threads, like local files.
+    import fsspec
+
+    data = [bytes(range(i, i + 200)) for i in range(3)]
+    local = [tmp_path / f"{i}.mrc" for i in range(3)]
+    memory = [f"memory://{tmp_path.name}/{i}.mrc" for i in range(3)]
+    fs = fsspec.filesystem("memory")
+    try:
+        for raw, path, url in zip(data, local, memory, strict=True):
+            path.write_bytes(raw)
+            fs.pipe_file(url, raw)
+        ends = [10, 300, 50, 10]
+        from_disk = fetch_heads([*map(str, local), str(tmp_path / "missing.mrc")], ends)
+        from_memory = fetch_heads([*memory, f"memory://{tmp_path.name}/missing.mrc"], ends)
+    finally:
+        fs.rm(f"memory://{tmp_path.name}", recursive=True)
+    assert from_disk[:3] == from_memory[:3] == [data[0][:10], data[1], data[2][:50]]
+    assert isinstance(from_disk[3], FileNotFoundError)
+    assert isinstance(from_memory[3], FileNotFoundError)
 
 
 def test_remote_failures_recorded_without_credentials(http_upload, http_server):
