@@ -9,7 +9,9 @@ there. The layout (see docs in README.md, "zarr / kerchunk / VirtualiZarr") is z
 
 What byte ranges cannot describe is refused with ``NotReferenceableError`` naming why:
 compressed files, modes 3 and 101 (pixels need decoding), scan grids with positions that
-hold no frame, open file objects without a URL, and URLs carrying credentials.
+hold no frame, open file objects without a URL, and URLs carrying credentials (user or
+password; a query or fragment of a web URL; in local paths and object-store keys '?' and '#'
+are characters of the name).
 
 This module is a front end: the frame geometry comes from ``MRCFile.frame_array`` (its
 ``DataLayout`` and frame table), the URL from the store. ``frame_references`` is the one
@@ -39,6 +41,9 @@ if TYPE_CHECKING:
 MAX_CHUNK_NBYTES = 64 * 2**20
 # Above this many chunks, kerchunk's parquet form reads faster than one JSON document.
 PARQUET_ADVISED_CHUNKS = 100_000
+# URL schemes whose paths are names, not web URLs: '?' and '#' are characters there.
+LOCAL_SCHEMES = ("", "file", "local")
+OBJECT_STORE_SCHEMES = ("s3", "s3a", "gs", "gcs", "az", "abfs", "abfss")
 
 
 class NotReferenceableError(MRCFormatError):
@@ -95,9 +100,17 @@ def target_url(f: MRCFile, url: str | None = None) -> str:
                 f.name,
             )
     parts = urlsplit(url)
-    # A fragment is never sent to the server, but it is written to the file like the rest.
-    if parts.username or parts.password or parts.query or parts.fragment or "::" in url:
-        what = "a chained URL" if "::" in url else "user, password, a query string or fragment"
+    scheme = parts.scheme.lower()
+    # Only URLs of web-like schemes have a query and a fragment (a token may hide there; a
+    # fragment is never sent, but it is written to the file like the rest). In a local path
+    # or an object-store key, '?' and '#' are characters of the name (`run#3.mrc`), and in a
+    # local path so is '::'; fsspec's reference filesystem reads them as such.
+    local = scheme in LOCAL_SCHEMES
+    keyed = local or scheme in OBJECT_STORE_SCHEMES
+    query = not keyed and bool(parts.query or parts.fragment)
+    chained = not local and "::" in url
+    if parts.username or parts.password or query or chained:
+        what = "a chained URL" if chained else "user, password, a query string or fragment"
         raise NotReferenceableError(
             f"the URL holds {what}; references are written to disk and shared, so they "
             "carry a plain URL: pass url= without credentials and give them as storage "
@@ -237,7 +250,8 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
-def _attributes(f: MRCFile) -> dict[str, Any]:
+def _attributes(f: MRCFile, source: str | None = None) -> dict[str, Any]:
+    """Axes, units, voxel size, mode and ``source`` (the file's name unless given)."""
     axes = [
         {k: axis[k] for k in ("name", "size", "scale", "offset", "units", "navigate")}
         for axis in f.axes
@@ -248,7 +262,7 @@ def _attributes(f: MRCFile) -> dict[str, Any]:
             "units": [units for _, units in f.coordinates().values()],
             "voxel_size_angstrom": list(f.voxel_size),
             "mrc_mode": f.frame_array.layout.mode,
-            "source": f.name,
+            "source": f.name if source is None else source,
         }
     )
 
@@ -332,17 +346,20 @@ def to_references(
     dims = list(geometry.dimension_names)
     if coordinates and array_name in dims:
         raise ValueError(f"array_name {array_name!r} is also an axis name")
-    attributes = _attributes(f)
+    # With url= (a public mirror), the source named is that URL: the local path or private
+    # bucket the references were made from is not written into a file meant to be shared.
+    source = f.name if url is None else geometry.url
+    attributes = _attributes(f, source)
     refs: dict[str, Any] = {}
     sep = "." if zarr_format == 2 else "/"
     if zarr_format == 2:
         refs[".zgroup"] = json.dumps({"zarr_format": 2})
-        refs[".zattrs"] = json.dumps({"source": f.name})
+        refs[".zattrs"] = json.dumps({"source": source})
         refs[f"{array_name}/.zarray"] = json.dumps(_v2_array(shape, chunks, geometry.dtype))
         refs[f"{array_name}/.zattrs"] = json.dumps({"_ARRAY_DIMENSIONS": dims, **attributes})
     else:
         refs["zarr.json"] = json.dumps(
-            {"zarr_format": 3, "node_type": "group", "attributes": {"source": f.name}}
+            {"zarr_format": 3, "node_type": "group", "attributes": {"source": source}}
         )
         refs[f"{array_name}/zarr.json"] = json.dumps(
             _v3_array(shape, chunks, geometry.dtype, dims, attributes)

@@ -317,3 +317,49 @@ def test_transposed_axis_order_and_imod_shifted_bytes_are_refused(tmp_path):
         intake_mrc.open_mrc(path).to_references()
     refs = intake_mrc.open_mrc(path, signed_bytes="signed").to_references()
     assert json.loads(refs["refs"]["data/.zarray"])["dtype"] == "|i1"
+
+
+@pytest.mark.parametrize("name", ["run#3.mrc", "dose?x=1.mrc", "a::b.mrc"])
+def test_local_names_with_url_characters_are_described_not_refused(tmp_path, name):
+    # '#', '?' and '::' are plain characters of a local path: nothing there is a credential,
+    # and fsspec's reference filesystem reads the file:// URL as the path it is.
+    data = np.arange(24, dtype="<f4").reshape(2, 3, 4)
+    path = write_mrc(tmp_path / name, data)
+    f = intake_mrc.open_mrc(path)
+    refs = to_references(f)
+    url, offset, length = refs["refs"]["data/0.0.0"]
+    assert url == "file://" + str(path) and (offset, length) == (1024, 96)
+    assert "checked 1" in _run_reader([_case(f, refs, tmp_path, "hash")], tmp_path)
+
+
+def test_s3_keys_with_a_hash_are_described(tmp_path, s3_upload, s3_server):
+    # In an S3 key '#' is a character of the key; only HTTP(S) URLs have fragments.
+    path = write_mrc(tmp_path / "grid#2.mrc", np.arange(24, dtype=">i2").reshape(2, 3, 4))
+    (url,) = s3_upload(path, prefix="refs-hash")
+    f = intake_mrc.open_mrc(url, storage_options=s3_server["storage_options"])
+    refs = to_references(f)
+    assert refs["refs"]["data/0.0.0"][0] == url and url.endswith("grid#2.mrc")
+    read = {
+        "key": S3_KEY,
+        "secret": S3_SECRET,
+        "client_kwargs": {"endpoint_url": s3_server["endpoint"]},
+    }
+    case = _case(f, refs, tmp_path, "s3hash", remote_protocol="s3", remote_options=read)
+    assert "checked 1" in _run_reader([case], tmp_path)
+    # An HTTP(S) URL's fragment or query is still refused (it may carry a token).
+    with pytest.raises(NotReferenceableError, match="credentials"):
+        f.to_references(url="https://example.org/grid.mrc#token=x")
+
+
+@pytest.mark.parametrize("zarr_format", [2, 3])
+def test_references_for_a_mirror_do_not_name_the_private_source(tmp_path, zarr_format):
+    private = tmp_path / "private-project-7"
+    private.mkdir()
+    path = write_mrc(private / "x.mrc", np.zeros((2, 3, 4), dtype="f4"))
+    f = intake_mrc.open_mrc(path)
+    assert "private-project-7" in json.dumps(f.to_references(zarr_format=zarr_format))
+    mirror = "https://mirror.example.org/x.mrc"
+    refs = f.to_references(url=mirror, zarr_format=zarr_format)
+    assert "private-project-7" not in json.dumps(refs)
+    group = "zarr.json" if zarr_format == 3 else ".zattrs"
+    assert mirror in refs["refs"][group]
