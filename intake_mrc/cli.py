@@ -111,6 +111,35 @@ def _chunks(text: str) -> Any:
         ) from None
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, not {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, not {text!r}") from None
+    if not (value > 0 and value != float("inf")):  # NaN fails the first test
+        raise argparse.ArgumentTypeError(f"must be a positive finite number, not {text!r}")
+    return value
+
+
+def _dpi(text: str) -> int:
+    from .preview import MAX_DPI, MIN_DPI  # numpy only; matplotlib is imported when drawing
+
+    value = _positive_int(text)
+    if not MIN_DPI <= value <= MAX_DPI:
+        raise argparse.ArgumentTypeError(f"must be from {MIN_DPI} to {MAX_DPI}, not {value}")
+    return value
+
+
 def _optional_url(text: str) -> str | None:
     return None if text == "none" else text
 
@@ -492,7 +521,7 @@ def add_refs(sub: Any) -> None:
     )
     parser.add_argument(
         "--frames-per-chunk",
-        type=int,
+        type=_positive_int,
         default=None,
         metavar="N",
         help="whole frames per zarr chunk; must tile the stack (default: up to 64 MiB)",
@@ -556,19 +585,21 @@ def add_preview(sub: Any) -> None:
     )
     parser.add_argument(
         "--budget-mib",
-        type=float,
+        type=_positive_float,
         default=64,
         metavar="MIB",
         help="pixel data a picture may read, in MiB (default 64; one frame always)",
     )
     parser.add_argument(
         "--max-frames",
-        type=int,
+        type=_positive_int,
         default=16,
         metavar="N",
         help="frames summed at most for a stack (an even stride beyond; default 16)",
     )
-    parser.add_argument("--dpi", type=int, default=100, help="PNG resolution (default 100)")
+    parser.add_argument(
+        "--dpi", type=_dpi, default=100, help="PNG resolution (default 100; 10 to 1200)"
+    )
     add_open_options(parser)
 
 

@@ -42,6 +42,9 @@ SMALL_FILE_NBYTES = 16 * 2**20
 # A notebook thumbnail reads at most this much (a repr must answer quickly).
 THUMBNAIL_BUDGET_NBYTES = 8 * 2**20
 
+# PNG resolutions accepted (a figure of about 8 x 6 inches: 80 to 9,600 pixels wide).
+MIN_DPI, MAX_DPI = 10, 1200
+
 _LENGTH_TO_NM = {"nm": 1.0, "Å": 0.1, "A": 0.1, "pm": 1e-3, "um": 1e3, "µm": 1e3, "mm": 1e6}
 _NAVIGATION_NAMES = ("y", "x")
 
@@ -105,6 +108,11 @@ def _contrast(image: np.ndarray, log: bool = False) -> tuple[np.ndarray, float, 
     return values, float(low), float(high)
 
 
+def _has_finite(image: np.ndarray) -> bool:
+    """Whether any pixel is finite (an all-NaN or all-inf image draws as a blank square)."""
+    return image.size == 0 or image.dtype.kind not in "fc" or bool(np.isfinite(image).any())
+
+
 def _scale_bar(ax: Any, axis: dict[str, Any]) -> str | None:
     """A scale bar for an image whose columns follow ``axis``; the unit drawn, or None."""
     from matplotlib_scalebar.dimension import _Dimension
@@ -156,13 +164,17 @@ def _draw(
         else:
             values, low, high = _contrast(image, log)
             ax.imshow(values, cmap="gray", vmin=low, vmax=high, interpolation="nearest")
-        ax.set_title(label, fontsize=9)
+            if not _has_finite(image):
+                label += " (no finite values)"
+        # Text from the file (names, DE image names) is drawn as written: parse_math=False,
+        # or '$...$' in a file name is mathtext (mangled, or a parse error and no picture).
+        ax.set_title(label, fontsize=9, parse_math=False)
         ax.set_xticks([])
         ax.set_yticks([])
         if _scale_bar(ax, column_axis) is None:
-            ax.set_xlabel("pixels (no physical scale known)", fontsize=8)
-    fig.suptitle(title, fontsize=10)
-    fig.supxlabel(caption, fontsize=8, wrap=True)
+            ax.set_xlabel("pixels (no physical scale known)", fontsize=8, parse_math=False)
+    fig.suptitle(title, fontsize=10, parse_math=False)
+    fig.supxlabel(caption, fontsize=8, wrap=True, parse_math=False)
     out = io.BytesIO()
     fig.savefig(out, format="png", dpi=dpi)
     return out.getvalue()
@@ -295,6 +307,17 @@ def _volume_or_stack(f: MRCFile, budget: int, max_frames: int) -> tuple[list, st
     return [(image, column_axis, source, False)], "stack sum", source, len(indices)
 
 
+def _check_arguments(budget: Any, max_frames: Any, dpi: Any) -> None:
+    """A picture from at least one frame, a finite budget, a sane resolution (0 frames drew
+    an all-zero "sum"; a huge dpi exhausts memory)."""
+    if not (isinstance(max_frames, int | np.integer) and max_frames >= 1):
+        raise ValueError(f"max_frames must be a whole number of at least 1, not {max_frames!r}")
+    if not (isinstance(budget, int | float | np.number) and math.isfinite(budget)):
+        raise ValueError(f"budget must be a finite number of bytes, not {budget!r}")
+    if not (isinstance(dpi, int | np.integer) and MIN_DPI <= dpi <= MAX_DPI):
+        raise ValueError(f"dpi must be a whole number from {MIN_DPI} to {MAX_DPI}, not {dpi!r}")
+
+
 def render(
     f: MRCFile,
     *,
@@ -303,6 +326,8 @@ def render(
     dpi: int = 100,
 ) -> Preview:
     """The preview of ``f`` as PNG bytes in ``Preview.png`` (nothing written)."""
+    _check_arguments(budget, max_frames, dpi)
+    budget = int(budget)
     _require_matplotlib()
     if f.ndim == 2:
         image = _compute(f.to_dask())
@@ -320,6 +345,9 @@ def render(
     if sizes:
         what = "pattern pixel" if kind == "4D-STEM" else "pixel"
         caption += f"; {what} " + " x ".join(f"{float(a['scale']):.4g} {a['units']}" for a in sizes)
+    blank = [label for image, _, label, _ in panels if not _has_finite(image)]
+    if blank:
+        caption += "; no finite values (NaN or infinite) in: " + ", ".join(blank)
     png = _draw(panels, title, caption, dpi)
     return Preview(kind, source, caption, frames_read, None, png)
 

@@ -115,3 +115,70 @@ def test_cli_preview(tmp_path, capsys):
     assert str(out) in printed and "saved DE virtual image" in printed
     width, height = _png_size(out.read_bytes())
     assert width > height  # navigator beside the pattern
+
+
+@pytest.mark.parametrize("name", ["a$^$b.mrc", "x$\\undefined{$y.mrc", "cost $5 and $6.mrc"])
+def test_names_with_dollar_signs_are_drawn_as_written(tmp_path, monkeypatch, name):
+    # matplotlib reads '$...$' as mathtext: a file name must be drawn as text, never parsed
+    # (a parse error lost the picture and the notebook thumbnail; others drew a mangled name).
+    path = write_mrc(tmp_path / name, np.arange(12, dtype=np.float32).reshape(3, 4))
+    f = intake_mrc.open_mrc(path)
+    assert f.preview().png.startswith(PNG)
+    assert "data:image/png;base64," in f._repr_html_()
+    from matplotlib.figure import Figure
+
+    titles = []
+    suptitle = Figure.suptitle
+
+    def spy(self, text, **kwargs):  # records what is drawn; drawing is matplotlib's own
+        titles.append((text, kwargs.get("parse_math", True)))
+        return suptitle(self, text, **kwargs)
+
+    monkeypatch.setattr(Figure, "suptitle", spy)
+    f.preview()
+    assert titles and titles[0][0].startswith(name) and titles[0][1] is False
+
+
+def test_all_nan_image_says_so(tmp_path):
+    path = write_mrc(tmp_path / "nan.mrc", np.full((4, 5), np.nan, dtype=np.float32))
+    shown = intake_mrc.open_mrc(path).preview()
+    assert "no finite values" in shown.caption
+    path = write_mrc(tmp_path / "ok.mrc", np.ones((4, 5), dtype=np.float32))
+    assert "no finite values" not in intake_mrc.open_mrc(path).preview().caption
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"max_frames": 0}, "max_frames"),
+        ({"max_frames": -1}, "max_frames"),
+        ({"budget": float("nan")}, "budget"),
+        ({"dpi": 0}, "dpi"),
+    ],
+)
+def test_preview_arguments_are_checked(tmp_path, kwargs, message):
+    # max_frames=0 drew an all-zero "sum of 0 of 40 frames"; -1 was a numpy error.
+    path = write_mrc(tmp_path / "s.mrc", np.ones((40, 6, 8), dtype=np.float32), ispg=0)
+    with pytest.raises(ValueError, match=message):
+        intake_mrc.open_mrc(path).preview(**kwargs)
+
+
+@pytest.mark.parametrize(
+    "option",
+    [
+        ["--max-frames", "0"],
+        ["--max-frames", "-1"],
+        ["--budget-mib", "nan"],
+        ["--budget-mib", "inf"],
+        ["--budget-mib", "0"],
+        ["--dpi", "0"],
+        ["--dpi", "100000"],
+    ],
+)
+def test_cli_preview_bad_numbers_are_usage_errors(tmp_path, capsys, option):
+    path = write_mrc(tmp_path / "s.mrc", np.ones((4, 6, 8), dtype=np.float32), ispg=0)
+    with pytest.raises(SystemExit) as exit_:
+        cli_main(["preview", str(path), "-o", str(tmp_path / "p.png"), *option])
+    assert exit_.value.code == 2
+    assert f"argument {option[0]}" in capsys.readouterr().err
+    assert not (tmp_path / "p.png").exists()

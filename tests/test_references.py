@@ -363,3 +363,13 @@ def test_references_for_a_mirror_do_not_name_the_private_source(tmp_path, zarr_f
     assert "private-project-7" not in json.dumps(refs)
     group = "zarr.json" if zarr_format == 3 else ".zattrs"
     assert mirror in refs["refs"][group]
+
+
+@pytest.mark.parametrize("value", ["0", "-3", "two"])
+def test_cli_refs_frames_per_chunk_must_be_positive(tmp_path, capsys, value):
+    with pytest.raises(SystemExit) as exit_:
+        cli_main(
+            ["refs", str(DE_MOVIE), "-o", str(tmp_path / "r.json"), "--frames-per-chunk", value]
+        )
+    assert exit_.value.code == 2 and "argument --frames-per-chunk" in capsys.readouterr().err
+    assert not (tmp_path / "r.json").exists()

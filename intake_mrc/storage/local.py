@@ -30,6 +30,11 @@ class LocalStore(ByteStore):
         self._size = stat.st_size
         self._mtime = stat.st_mtime_ns
 
+    @property
+    def basename(self) -> str:
+        # The platform's own separators: on POSIX a backslash is a character of the name.
+        return os.path.basename(self.path)
+
     def known_size(self) -> int:
         return self._size
 
