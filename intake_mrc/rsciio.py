@@ -36,7 +36,34 @@ from .format.rsciio_header import rsciio_std_header
 if TYPE_CHECKING:
     from .mrc import MRCFile
 
-__all__ = ["file_reader", "load", "signal_dict", "to_hyperspy"]
+__all__ = ["VisibleDeprecationWarning", "file_reader", "load", "signal_dict", "to_hyperspy"]
+
+try:  # RosettaSciIO's class, so that callers' filters and pytest.warns see the same warning
+    from rsciio.exceptions import VisibleDeprecationWarning
+except ImportError:  # pragma: no cover - RosettaSciIO not installed
+
+    class VisibleDeprecationWarning(UserWarning):  # type: ignore[no-redef]
+        """A deprecation users should see (RosettaSciIO's class when it is installed)."""
+
+
+# Default of RosettaSciIO's deprecated keywords: passing any value (None too) warns, as there.
+_NOT_GIVEN: Any = object()
+
+
+def _warn_deprecated(name: str, alternative: str | None = None, additional: str = "") -> None:
+    """RosettaSciIO's message for a deprecated ``file_reader`` argument (its
+    ``deprecated_argument`` decorator, removal version None), word for word."""
+    message = (
+        f"Argument `{name}` is deprecated and has been removed.  To avoid this warning, "
+        f"please do not use `{name}`. "
+    )
+    if alternative is not None:
+        message += f"Use `{alternative}` instead. "
+    message += "See the documentation of `file_reader()` for more details."
+    if additional:
+        message += f" {additional}"
+    warnings.warn(message, VisibleDeprecationWarning, stacklevel=3)
+
 
 # A virtual image named so is the bright field, the image users navigate a 4D-STEM scan by.
 _BRIGHT_FIELD = re.compile(r"(?:^|[^a-z])(bf|bright[ _-]?field)(?:$|[^a-z])", re.IGNORECASE)
@@ -52,36 +79,55 @@ def file_reader(
     virtual_images: Any = None,
     external_images: Any = None,
     scan_file: Any = "auto",
-    mmap_mode: str | None = None,
-    distributed: bool | None = None,
-    endianess: str | None = None,
+    *,
     storage_options: dict[str, Any] | None = None,
+    mmap_mode: Any = _NOT_GIVEN,
+    distributed: Any = _NOT_GIVEN,
+    endianess: Any = _NOT_GIVEN,
 ) -> list[dict[str, Any]]:
     """Read an MRC file (path, URL or open binary file) as RosettaSciIO's list of signal
     dictionaries (``data``, ``axes``, ``metadata``, ``original_metadata``, ``mapping``).
 
-    Arguments as RosettaSciIO's ``rsciio.mrc.file_reader``: ``navigation_shape`` is in
-    HyperSpy's (x, y) order; ``chunks`` as dask takes them (frames are never split);
-    ``metadata_file``, ``virtual_images``, ``external_images``, ``scan_file`` as
-    :func:`intake_mrc.open_mrc` (``scan_file="auto"`` finds ``{stem}_scan_coordinates.csv``
-    beside the movie). The byte order is the file's own: ``endianness`` (and the misspelled
-    ``endianess``) are accepted and ignored with a warning when they contradict the file.
-    ``mmap_mode`` is passed on (local files); ``distributed`` is accepted and ignored: every
-    chunk reads its own byte ranges, local or remote, so the graph already runs on a
-    ``dask.distributed`` cluster. ``storage_options`` go to fsspec for URLs.
+    Arguments as RosettaSciIO's ``rsciio.mrc.file_reader`` (the same positional order):
+    ``navigation_shape`` is in HyperSpy's (x, y) order; ``chunks`` as dask takes them
+    (frames are never split); ``metadata_file``, ``virtual_images``, ``external_images``,
+    ``scan_file`` as :func:`intake_mrc.open_mrc` (``scan_file="auto"`` finds
+    ``{stem}_scan_coordinates.csv`` beside the movie). The byte order is the file's own:
+    ``endianness`` is accepted and ignored with a warning when it contradicts the file.
+    ``storage_options`` go to fsspec for URLs.
+
+    RosettaSciIO's deprecated keywords are accepted as it accepts them (keyword only) and
+    warn as it warns, with its ``VisibleDeprecationWarning`` and message: ``distributed``
+    and ``mmap_mode`` are ignored (every chunk reads its own byte ranges, local or remote,
+    so the graph already runs on a ``dask.distributed`` cluster; local reads use
+    :func:`intake_mrc.open_mrc`'s default); ``endianess`` stands for ``endianness``
+    (RosettaSciIO 0.15 means to do this but raises ``KeyError``: its decorator drops the
+    argument before renaming it).
     """
+    if distributed is not _NOT_GIVEN:
+        _warn_deprecated(
+            "distributed",
+            additional=" Distributed memory mapping is now supported in the default "
+            "implementation.",
+        )
+    if mmap_mode is not _NOT_GIVEN:
+        _warn_deprecated(
+            "mmap_mode", additional=" `mmap_mode` is deprecated because it is not used anymore."
+        )
+    if endianess is not _NOT_GIVEN:
+        _warn_deprecated("endianess", alternative="endianness")
+        endianness = endianess
     f = open_mrc(
         filename,
         storage_options=storage_options,
         navigation_shape=navigation_shape,
         chunks=chunks,
-        mmap_mode="c" if mmap_mode is None else mmap_mode,
         metadata_file=metadata_file,
         virtual_images=virtual_images,
         external_images=external_images,
         scan_file=scan_file,
     )
-    claimed = endianness or endianess
+    claimed = endianness
     if claimed is not None and claimed in "<>" and claimed != f.main_header.byte_order:
         warnings.warn(
             f"{f.name}: endianness={claimed!r} ignored, the header says "

@@ -274,3 +274,56 @@ def test_navigator_is_the_bright_field_not_just_the_first_image(tmp_path):
     acq = write_acquisition(tmp_path / "b", scan=(5, 3), virtual_names=("ADF", "DF"))
     s = intake_mrc.open_mrc(acq["paths"]["movie"]).to_hyperspy(lazy=True)
     np.testing.assert_array_equal(np.asarray(s.navigator.data), acq["virtual"]["ADF"][1])
+
+
+@pytest.mark.parametrize(
+    "kwargs", [{"distributed": True}, {"distributed": False}, {"mmap_mode": "r"}], ids=str
+)
+def test_deprecated_arguments_warn_as_rosettasciio(stem_stack, kwargs):
+    # RosettaSciIO's own deselected tests (test_distributed_deprecation_warning,
+    # test_deprecated_mmap_mode) on the stand-in file, with RosettaSciIO's reader as oracle:
+    # the same warning class and message, the same data.
+    from rsciio.exceptions import VisibleDeprecationWarning
+
+    def read(reader):
+        with pytest.warns(VisibleDeprecationWarning) as record:
+            d = reader(str(stem_stack), navigation_shape=(8, 32), **kwargs)[0]
+        messages = [str(w.message) for w in record if w.category is VisibleDeprecationWarning]
+        return d, messages
+
+    theirs, their_messages = read(rsciio_mrc.file_reader)
+    mine, my_messages = read(ours.file_reader)
+    assert my_messages == their_messages and len(mine) == len(theirs)
+    assert next(iter(kwargs)) in my_messages[0]
+    np.testing.assert_array_equal(np.asarray(mine["data"]), np.asarray(theirs["data"]))
+    assert ours.VisibleDeprecationWarning is VisibleDeprecationWarning
+    # Through HyperSpy, as users call it.
+    with pytest.warns(VisibleDeprecationWarning, match=next(iter(kwargs))):
+        s = hs.load(stem_stack, file_format=ours, navigation_shape=(8, 32), **kwargs)
+    assert s.data.shape == (32, 8, 16, 16)
+
+
+def test_deprecated_arguments_are_keyword_only_as_in_rosettasciio(stem_stack):
+    # RosettaSciIO's positional order, then nothing more: its deprecated arguments exist
+    # only as keywords (its decorator looks at kwargs).
+    args = (str(stem_stack), True, "<", (8, 32), "auto", "auto", None, None)
+    theirs = rsciio_mrc.file_reader(*args)[0]
+    mine = ours.file_reader(*args)[0]
+    assert mine["data"].shape == theirs["data"].shape == (32, 8, 16, 16)
+    for reader in (rsciio_mrc.file_reader, ours.file_reader):
+        with pytest.raises(TypeError):
+            reader(*args, "auto", "r")  # scan_file, then mmap_mode as a 10th positional
+
+
+def test_endianess_spelling_warns_and_is_used_where_rosettasciio_raises(stem_stack):
+    from rsciio.exceptions import VisibleDeprecationWarning
+
+    # RosettaSciIO 0.15's decorator pops the argument, then renames what it popped.
+    with pytest.raises(KeyError, match="endianess"):
+        rsciio_mrc.file_reader(str(stem_stack), endianess="<")
+    with pytest.warns(VisibleDeprecationWarning, match="Use `endianness` instead"):
+        mine = ours.file_reader(stem_stack, endianess="<")[0]
+    assert mine["data"].shape == (256, 16, 16)
+    # ... and is the endianness it stands for: a contradicting one warns as endianness does.
+    with pytest.warns(UserWarning, match="endianness='>' ignored"):
+        ours.file_reader(stem_stack, endianess=">")
