@@ -38,6 +38,7 @@ from .format.header import (
     detect_compression,
     first_voxel_angstrom,
     grid_start,
+    imod_origin_sign,
     parse_main_header,
 )
 from .format.mrcfile_names import MRCHeader
@@ -373,13 +374,18 @@ class MRCFile:
 
     def _mrc_metadata(self) -> dict[str, Any]:
         header = self.main_header
+        sign, origin_rule = imod_origin_sign(header.fields)
+        notes = header.notes + ([] if self._extended is None else self._extended.notes)
+        if sign < 0 and any(v != 0 for v in header.fields["origin"]):
+            notes = notes + [f"origin: {origin_rule}"]
         return {
             "byte_order": header.byte_order,
             "byte_order_rule": header.byte_order_rule,
             "signed_bytes_rule": header.signed_bytes_rule,
+            "origin_rule": origin_rule,
             "data_offset": header.layout.offset,
             "extended_header_type": self.extended_header_type,
-            "notes": header.notes + ([] if self._extended is None else self._extended.notes),
+            "notes": notes,
         }
 
     # -- data -----------------------------------------------------------------------------

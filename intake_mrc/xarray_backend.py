@@ -108,7 +108,7 @@ def file_attrs(f: MRCFile) -> dict[str, Any]:
     attrs["voxel_size_angstrom"] = [math.nan if v is None else float(v) for v in f.voxel_size]
     attrs["axis_order"] = f.axis_order
     mrc = f.metadata.get("mrc", {})
-    for key in ("byte_order_rule", "signed_bytes_rule", "extended_header_type"):
+    for key in ("byte_order_rule", "signed_bytes_rule", "origin_rule", "extended_header_type"):
         if mrc.get(key) is not None:
             attrs[key] = str(mrc[key])
     if f.notes:

@@ -205,3 +205,78 @@ def test_xyz_indexing_matches_numpy_for_every_axis_permutation(permuted_volumes)
         np.testing.assert_array_equal(f.to_dask()[key[0]].compute(), expected[key[0]])
 
     check()
+
+
+def imod_stamped(path, stamp: bool, flags: int):
+    """The file with IMOD's stamp and flags at bytes 152-159 (mrcfile has no field there)."""
+    raw = bytearray(path.read_bytes())
+    raw[152:160] = np.array([1146047817 if stamp else 0, flags], "<i4").tobytes()
+    path.write_bytes(bytes(raw))
+    return path
+
+
+# (IMOD stamp, imodFlags, NVERSION) -> sign of the first voxel's coordinate, by IMOD's rule:
+# its alterheader manual defines the origin as the origin's coordinates relative to the first
+# voxel ("the opposite way" to Chimera, i.e. to MRC2014), flag 4 marks an origin stored with
+# the sign inverted from that definition, and its reader (mrc_head_read) inverts ORIGIN when
+# the flag is set or NVERSION is an MRC2014 version.
+IMOD_ORIGIN_CASES = [
+    (True, 4, 20140, +1),  # IMOD 4.7+ with INVERT_MRC_ORIGIN: MRC2014 sense, flagged
+    (True, 1 | 4, 0, +1),  # the flag alone decides (signed-bytes flag beside it)
+    (True, 0, 0, -1),  # older IMOD: its own definition
+    (True, 1, 0, -1),
+    (True, 0, 20140, +1),  # IMOD reads an MRC2014 version as MRC2014 whatever the flag
+    (False, 4, 0, +1),  # no stamp: the flags mean nothing, MRC2014's sense
+]
+
+
+@pytest.mark.parametrize("stamp,flags,nversion,sign", IMOD_ORIGIN_CASES)
+def test_imod_inverted_origin_flag(tmp_path, stamp, flags, nversion, sign):
+    data = RNG.normal(size=(4, 5, 6)).astype(np.float32)
+    origin = (10.0, -20.0, 30.0)  # Å, per x, y, z
+    path = write_mrc(
+        tmp_path / "imod.mrc",
+        data,
+        ispg=1,
+        voxel_size=(2.0, 4.0, 5.0),
+        header={"origin": origin, "nversion": nversion},
+    )
+    imod_stamped(path, stamp, flags)
+    with mrcfile.open(path) as m:  # the stored values, which mrcfile hands out as they are
+        assert tuple(m.header.origin.tolist()) == origin and int(m.header.nversion) == nversion
+    f = intake_mrc.open_mrc(path)
+    first_nm = {k: sign * v / 10 for k, v in zip("xyz", origin, strict=True)}
+    assert [a["offset"] for a in f.axes] == pytest.approx([first_nm[k] for k in "zyx"])
+    assert f.coordinates()["x"][0][:2] == pytest.approx([first_nm["x"], first_nm["x"] + 0.2])
+    assert f.header["origin"] == list(origin)  # the header itself stays as stored
+    rule = f.metadata["mrc"]["origin_rule"]
+    assert (rule is None) == (not stamp)
+    inverted = [n for n in f.notes if n.startswith("origin:")]
+    assert bool(inverted) == (sign < 0)
+    if sign < 0:
+        assert "-ORIGIN" in rule and "-ORIGIN" in inverted[0]
+    da = f.to_xarray()
+    assert float(da["x"][0]) == pytest.approx(first_nm["x"])
+    assert (da.attrs.get("origin_rule") is None) == (not stamp)
+    g = intake_mrc.open_mrc(path, axis_order="xyz")
+    assert [a["offset"] for a in g.axes] == pytest.approx([first_nm[k] for k in "zyx"])
+
+
+def test_imod_origin_rule_over_http_and_in_hyperspy(tmp_path, http_upload):
+    pytest.importorskip("hyperspy.api")
+    from intake_mrc import rsciio
+
+    data = RNG.normal(size=(3, 5, 6)).astype(np.float32)
+    path = write_mrc(
+        tmp_path / "old_imod.mrc",
+        data,
+        ispg=1,
+        voxel_size=(2.0, 2.0, 2.0),
+        header={"origin": (100.0, 50.0, 0.0), "nversion": 0},
+    )
+    imod_stamped(path, True, 0)
+    (url,) = http_upload(path, prefix="imod-origin")
+    f = intake_mrc.open_mrc(url)
+    assert [a["offset"] for a in f.axes] == pytest.approx([0.0, -5.0, -10.0])
+    axes = rsciio.file_reader(url)[0]["axes"]
+    assert [a["offset"] for a in axes] == pytest.approx([0.0, -5.0, -10.0])

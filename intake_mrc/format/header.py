@@ -116,6 +116,9 @@ def header_dtype(byte_order: str) -> np.dtype:
 
 IMOD_STAMP = 1146047817
 IMOD_FLAG_SIGNED_BYTES = 1
+# IMOD's MRC_FLAGS_INV_ORIGIN (bit 2): ORIGIN stored with the sign inverted from IMOD's own
+# definition, i.e. in the MRC2014 sense. 16 (bit 4) is IMOD's 4-bit-bytes flag, not this.
+IMOD_FLAG_INVERTED_ORIGIN = 4
 
 # MODE -> (numpy type of the stored element without byte order, numpy type handed out).
 # Mode 3 is stored as int16 pairs, mode 101 as two 4-bit pixels per byte.
@@ -373,10 +376,12 @@ def first_voxel_angstrom(
 ) -> dict[str, float | None]:
     """Coordinate (Å) of the first voxel along X, Y and Z.
 
-    ORIGIN when any of its values is non-zero (MRC2014; EM software writes it); otherwise
-    the grid start times the spacing (CCP4 maps, which leave ORIGIN at 0), as ChimeraX and
-    IMP read them. None where that needs a spacing that is unknown."""
-    origin = [float(v) for v in fields["origin"]]
+    ORIGIN when any of its values is non-zero (MRC2014; EM software writes it), negated where
+    IMOD's own definition applies (``imod_origin_sign``); otherwise the grid start times the
+    spacing (CCP4 maps, which leave ORIGIN at 0), as ChimeraX and IMP read them. None where
+    that needs a spacing that is unknown."""
+    sign = imod_origin_sign(fields)[0]
+    origin = [sign * float(v) for v in fields["origin"]]
     if any(v != 0 and math.isfinite(v) for v in origin):
         return {
             k: (v if math.isfinite(v) else None) for k, v in zip(PHYSICAL_AXES, origin, strict=True)
@@ -386,6 +391,36 @@ def first_voxel_angstrom(
         k: (None if step is None else start[k] * step)
         for k, step in zip(PHYSICAL_AXES, spacing, strict=True)
     }
+
+
+def imod_origin_sign(fields: dict[str, Any]) -> tuple[float, str | None]:
+    """(+1 or -1, rule): the sign that turns ORIGIN into the first voxel's coordinate.
+
+    MRC2014 (and Chimera, mrcfile) store the first voxel's coordinate. IMOD defines the
+    origin the other way round (the origin's coordinate relative to the first voxel, its
+    alterheader manual) and marks files storing the MRC2014 sense with imodFlags bit 2
+    (value 4). IMOD's reader (mrc_head_read) negates ORIGIN when that flag is set or NVERSION
+    is an MRC2014 version: so a file with IMOD's stamp, without the flag and with a
+    pre-MRC2014 NVERSION holds IMOD's origin, the first voxel at -ORIGIN. The rule is None
+    without IMOD's stamp."""
+    if fields["imod_stamp"] != IMOD_STAMP:
+        return 1.0, None
+    version = fields["nversion"]
+    if fields["imod_flags"] & IMOD_FLAG_INVERTED_ORIGIN:
+        return 1.0, (
+            "IMOD stamp with the inverted-origin flag (imodFlags 4): ORIGIN is stored in the "
+            "MRC2014 sense (the first voxel's coordinate) and used as stored"
+        )
+    if 20140 <= version < 21000:  # IMOD's test: an MRC2014 version number
+        return 1.0, (
+            f"IMOD stamp without the inverted-origin flag, NVERSION {version} (MRC2014): "
+            "ORIGIN used as stored, as IMOD reads it"
+        )
+    return -1.0, (
+        f"IMOD stamp without the inverted-origin flag (imodFlags 4) and NVERSION {version}: "
+        "ORIGIN holds IMOD's origin (the origin relative to the first voxel), so the first "
+        "voxel is at -ORIGIN, as IMOD reads it"
+    )
 
 
 def check_extent(
