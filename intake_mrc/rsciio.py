@@ -184,6 +184,8 @@ def signal_dict(f: MRCFile, lazy: bool = True) -> dict[str, Any]:
         original["fei_header" if f.extended_header_type == "old FEI" else "extended_header"] = (
             _plain(f.extended_header)
         )
+    if f.extended_header_type in ("FEI1", "FEI2"):
+        _fei_metadata(metadata, f.extended_header, f.extended_header_type)
     de = f.metadata.get("direct_electron")
     if de is not None:
         original["de_metadata"] = dict(de["raw"])  # RosettaSciIO's key: the info file's text
@@ -308,6 +310,99 @@ def _de_metadata(metadata: dict[str, Any], de: Mapping[str, Any]) -> None:
         }
     if adus is not None and adus > 0:
         signal["ADUs_per_electron"] = float(adus)
+
+
+# FEI1/FEI2 field -> (HyperSpy's place under Acquisition_instrument.TEM, factor from the
+# record's SI unit to HyperSpy's). Units as HyperSpy's metadata structure gives them: keV,
+# mm, mrad, degrees, seconds. Stage tilts are stored in degrees (Thermo Fisher's
+# specification); positions in metres (HyperSpy: mm; RosettaSciIO's Velox EMD reader keeps
+# metres there); the convergence angle in radians.
+FEI_TO_TEM: dict[str, tuple[str, float]] = {
+    "HT": ("beam_energy", 1e-3),
+    "Magnification": ("magnification", 1.0),
+    "Camera length": ("camera_length", 1e3),
+    "Convergence angle": ("convergence_angle", 1e3),
+    "Dwell time": ("dwell_time", 1.0),  # s; RosettaSciIO's DigitalMicrograph reader's key
+    "Alpha tilt": ("Stage.tilt_alpha", 1.0),
+    "Beta tilt": ("Stage.tilt_beta", 1.0),
+    "X-Stage": ("Stage.x", 1e3),
+    "Y-Stage": ("Stage.y", 1e3),
+    "Z-Stage": ("Stage.z", 1e3),
+    "Integration time": ("Detector.Camera.exposure", 1.0),  # RosettaSciIO's old-FEI key
+}
+# Quantities that are never zero when measured: a 0 there means "not recorded".
+_FEI_POSITIVE = {
+    "HT",
+    "Magnification",
+    "Camera length",
+    "Convergence angle",
+    "Dwell time",
+    "Integration time",
+}
+_FEI_MODES = {1: "TEM", 2: "STEM"}  # "Instrument mode"
+
+
+def _fei_metadata(metadata: dict[str, Any], records: Any, kind: str) -> None:
+    """``Acquisition_instrument.TEM`` from FEI1/FEI2 records (EPU, Velox), as HyperSpy's
+    metadata structure names and scales things. A field counts only where its Bitmask says
+    it is valid; a value the same in every section is a number, one that changes (a tilt
+    series' tilts) is the list of per-section values. RosettaSciIO decodes none of this
+    (it reads only the old 128-byte FEI layout)."""
+    from .format.extended import fei_valid
+
+    if not isinstance(records, np.ndarray) or records.dtype.names is None or not len(records):
+        return
+    tem: dict[str, Any] = {}
+
+    def put(path: str, value: Any) -> None:
+        node = tem
+        *parents, leaf = path.split(".")
+        for parent in parents:
+            node = node.setdefault(parent, {})
+        node[leaf] = value
+
+    def values(name: str) -> list[Any] | None:
+        valid = fei_valid(records, kind, name)
+        if not valid.all():  # invalid in a section: the field says nothing reliable
+            return None
+        column = records[name]
+        if column.dtype.kind == "S":
+            return [bytes(v).decode("latin-1").rstrip("\x00 ") for v in column]
+        return column.tolist()
+
+    for name, (path, factor) in FEI_TO_TEM.items():
+        found = values(name)
+        if found is None or not all(_number(v) is not None for v in found):
+            continue
+        if name in _FEI_POSITIVE and not all(v > 0 for v in found):
+            continue
+        scaled = [float(v) * factor for v in found]
+        put(path, scaled[0] if len(set(scaled)) == 1 else scaled)
+    microscope = values("Microscope type")
+    if microscope and microscope[0]:
+        tem["microscope"] = microscope[0]
+    mode = values("Instrument mode")
+    if mode and mode[0] in _FEI_MODES:
+        tem["acquisition_mode"] = _FEI_MODES[mode[0]]
+    # The detector's name, under RosettaSciIO's DE key: the STEM detector in STEM, else the
+    # camera.
+    stem = values("STEM Detector name")
+    camera = values("Camera name")
+    detector = stem if tem.get("acquisition_mode") == "STEM" and stem and stem[0] else camera
+    if detector and detector[0]:
+        tem["detector"] = detector[0]
+    if camera and camera[0]:
+        put("Detector.Camera.name", camera[0])
+    if tem:
+        metadata.setdefault("Acquisition_instrument", {})["TEM"] = tem
+    stamp = values("Timestamp")
+    if stamp and _number(stamp[0]) is not None and 0 < stamp[0] < 2_958_466:
+        # Days since 1899-12-30 (an OLE automation date), local time of the instrument:
+        # no time zone is claimed.
+        when = datetime.datetime(1899, 12, 30) + datetime.timedelta(days=float(stamp[0]))
+        metadata["General"].update(
+            date=when.date().isoformat(), time=when.time().isoformat(timespec="seconds")
+        )
 
 
 def _number(value: Any) -> float | None:

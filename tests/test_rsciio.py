@@ -327,3 +327,69 @@ def test_endianess_spelling_warns_and_is_used_where_rosettasciio_raises(stem_sta
     # ... and is the endianness it stands for: a contradicting one warns as endianness does.
     with pytest.warns(UserWarning, match="endianness='>' ignored"):
         ours.file_reader(stem_stack, endianess=">")
+
+
+def test_fei2_records_fill_acquisition_instrument():
+    import mrcfile
+
+    with mrcfile.open(RSCIIO / "HAADFscan.mrc") as m:  # mrcfile's record layout: the oracle
+        rec = m.indexed_extended_header[0]
+    mine = ours.file_reader(RSCIIO / "HAADFscan.mrc")[0]
+    tem = mine["metadata"]["Acquisition_instrument"]["TEM"]
+    # The sample's README: HT 300 kV, camera length 0.0911 m, detector "HAADF", a Spectra.
+    assert tem["beam_energy"] == 300.0
+    assert tem["camera_length"] == pytest.approx(91.1)
+    assert tem["detector"] == "HAADF" and tem["microscope"] == "Spectra"
+    assert tem["acquisition_mode"] == "STEM"  # Instrument mode 2
+    assert tem["convergence_angle"] == pytest.approx(float(rec["Convergence angle"]) * 1e3)
+    assert tem["dwell_time"] == float(rec["Dwell time"])
+    stage = tem["Stage"]
+    assert stage["tilt_alpha"] == float(rec["Alpha tilt"])
+    assert stage["tilt_beta"] == float(rec["Beta tilt"])
+    assert stage["x"] == pytest.approx(float(rec["X-Stage"]) * 1e3)  # m -> mm
+    assert stage["z"] == pytest.approx(float(rec["Z-Stage"]) * 1e3)
+    assert tem["Detector"]["Camera"]["name"] == "BM-Ceta"
+    # Bitmask 1 bit 31 is clear: the stored 0 is not a magnification.
+    assert float(rec["Magnification"]) == 0 and "magnification" not in tem
+    # Timestamp 44900.509... days since 1899-12-30.
+    assert mine["metadata"]["General"]["date"] == "2022-12-05"
+    # RosettaSciIO decodes no FEI1/FEI2 record: nothing there.
+    theirs = rsciio_mrc.file_reader(str(RSCIIO / "HAADFscan.mrc"))[0]
+    assert "Acquisition_instrument" not in theirs["metadata"]
+    s = ours.load(RSCIIO / "HAADFscan.mrc", lazy=False)
+    assert s.metadata.Acquisition_instrument.TEM.beam_energy == 300.0
+    assert s.metadata.Acquisition_instrument.TEM.Stage.tilt_alpha == stage["tilt_alpha"]
+
+
+def test_fei1_tilt_series_validity_bits_and_per_section_values(tmp_path):
+    import mrcfile
+
+    n = 3
+    records = np.zeros(n, dtype=mrcfile.dtypes.get_ext_header_dtype(b"FEI1", "<"))
+    records["Metadata size"] = records.dtype.itemsize
+    records["Metadata version"] = 1
+    records["HT"] = 200e3
+    records["Alpha tilt"] = [-60.0, 0.0, 60.0]
+    records["X-Stage"] = 1e-6
+    records["Magnification"] = 50000.0
+    records["Camera length"] = 0.25
+    records["Instrument mode"] = 1
+    records["Camera name"] = b"Falcon"
+    # Valid: HT (bit 5), Alpha tilt (7), X-Stage (9), Instrument mode (25); Magnification's
+    # bit 31 clear: its value is not to be trusted. Bitmask 2: camera length (bit 0) valid
+    # in sections 0 and 1 only; camera name (bit 19).
+    records["Bitmask 1"] = (1 << 5) | (1 << 7) | (1 << 9) | (1 << 25)
+    records["Bitmask 2"] = [(1 << 0) | (1 << 19), (1 << 0) | (1 << 19), 1 << 19]
+    data = np.zeros((n, 4, 4), np.float32)
+    path = write_mrc(tmp_path / "tilts.mrc", data, extended=records, exttyp=b"FEI1")
+    with mrcfile.open(path) as m:
+        assert m.indexed_extended_header["Alpha tilt"].tolist() == [-60.0, 0.0, 60.0]
+    tem = ours.file_reader(path)[0]["metadata"]["Acquisition_instrument"]["TEM"]
+    assert tem["beam_energy"] == 200.0 and tem["acquisition_mode"] == "TEM"
+    assert tem["Stage"]["tilt_alpha"] == [-60.0, 0.0, 60.0]  # one per section
+    assert tem["Stage"]["x"] == pytest.approx(1e-3)
+    assert "tilt_beta" not in tem["Stage"] and "magnification" not in tem
+    assert "camera_length" not in tem  # not valid in every section
+    assert tem["detector"] == "Falcon" == tem["Detector"]["Camera"]["name"]
+    s = intake_mrc.open_mrc(path).to_hyperspy()
+    assert list(s.metadata.Acquisition_instrument.TEM.Stage.tilt_alpha) == [-60.0, 0.0, 60.0]

@@ -219,6 +219,32 @@ def fei_scan_shape(ext: ExtendedHeader | None, n_frames: int) -> tuple[int, int]
     return None
 
 
+def _validity_bits(fields: list[tuple[str, str]]) -> dict[str, tuple[str, int]]:
+    """Field -> (its Bitmask field, bit): bit i of a Bitmask marks the i-th field after it
+    as valid; FEI1's 48-byte "Unused range" spans bits 16-21 of Bitmask 1, so Defocus is
+    bit 22 and Magnification bit 31 (checked on the Velox sample: the fields whose bit is
+    clear hold 0 there)."""
+    out: dict[str, tuple[str, int]] = {}
+    mask, bit = None, 0
+    for name, _code in fields:
+        if name.startswith("Bitmask"):
+            mask, bit = name, 0
+            continue
+        if mask is not None:
+            out[name] = (mask, bit)
+        bit += 6 if name == "Unused range" else 1
+    return out
+
+
+_VALIDITY = {"FEI1": _validity_bits(_FEI1), "FEI2": _validity_bits(_FEI2)}
+
+
+def fei_valid(records: np.ndarray, kind: str, name: str) -> np.ndarray:
+    """Per record, whether its Bitmask marks field ``name`` as valid (FEI1/FEI2 records)."""
+    mask, bit = _VALIDITY[kind][name]
+    return (records[mask].astype(np.uint64) >> np.uint64(bit)) & np.uint64(1) == 1
+
+
 def record_summary(record: np.void) -> dict[str, Any]:
     """One FEI record as a dict of plain Python values (strings decoded, numbers as numbers)."""
     out: dict[str, Any] = {}
