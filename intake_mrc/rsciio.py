@@ -230,14 +230,21 @@ def _data_and_axes(f: MRCFile, lazy: bool) -> tuple[Any, list[dict[str, Any]]]:
 def _images(f: MRCFile, lazy: bool, movie_axes: list[dict[str, Any]]) -> dict[str, Any]:
     """``_sig_<name>`` -> signal dict for every virtual and external image."""
     scan_axes = [a for a in movie_axes if a["navigate"]]
+    # An image of the scan has one value per frame (the whole navigation: a line, a raster
+    # with its repeats) or per scan point (the y, x grid alone).
+    grid_axes = [a for a in scan_axes if a["name"] in ("y", "x")]
+    candidates = [scan_axes] + ([grid_axes] if grid_axes and grid_axes != scan_axes else [])
     out: dict[str, Any] = {}
     for images in (f.virtual_images, f.external_images):
         for name in images:
             image = images[name]
             data, axes = _data_and_axes(image, lazy)
-            if len(scan_axes) == 2 and tuple(data.shape) == tuple(a["size"] for a in scan_axes):
-                # An image of the scan: its pixels are the scan positions, with their scales.
-                axes = [dict(a, navigate=False, index_in_array=i) for i, a in enumerate(scan_axes)]
+            matched = _scan_match(tuple(data.shape), candidates)
+            if matched is not None:
+                # Its pixels are the scan positions, with their scales, in the movie's shape
+                # (a line scan's one-row image becomes the movie's 1-D navigation).
+                data = data.reshape(tuple(a["size"] for a in matched))
+                axes = [dict(a, navigate=False, index_in_array=i) for i, a in enumerate(matched)]
             out[f"_sig_{name}"] = {
                 "data": data,
                 "axes": axes,
@@ -253,6 +260,17 @@ def _images(f: MRCFile, lazy: bool, movie_axes: list[dict[str, Any]]) -> dict[st
                 },
             }
     return out
+
+
+def _scan_match(
+    shape: tuple[int, ...], candidates: list[list[dict[str, Any]]]
+) -> list[dict[str, Any]] | None:
+    """The first candidate axes an image of ``shape`` lays out, axes of size 1 aside."""
+    for axes in candidates:
+        sizes = [a["size"] for a in axes]
+        if axes and [n for n in shape if n != 1] == [n for n in sizes if n != 1]:
+            return axes
+    return None
 
 
 def _navigator(f: MRCFile, navigators: dict[str, Any], shape: tuple[int, ...]) -> Any | None:

@@ -194,15 +194,18 @@ def to_dataset(
     variables = {main: _variable(f, dims, lazy)}
     coords = _coords(f, dims)
     if images:
-        scan = [(d, a["size"]) for d, a in zip(dims, f.axes, strict=True) if a["navigate"]]
-        scan = [(d, n) for d, n in scan if d in ("y", "x")]
+        navigation = [(d, a["size"]) for d, a in zip(dims, f.axes, strict=True) if a["navigate"]]
+        grid = [(d, n) for d, n in navigation if d in ("y", "x")]
+        # One value per frame (the whole navigation: a line, repeats) or per scan point.
+        candidates = [c for c in (navigation, grid) if c]
         for var_name, image in _image_items(f):
             own_dims = [f"{var_name}_{d}" for d in image.dimension_names()]
             variable = _variable(image, own_dims, lazy)
-            squeezed = [n for n in image.shape if n != 1]
-            if scan and squeezed == [n for _, n in scan]:
-                # One value per scan point (stored with a leading axis of 1 or not).
-                variable = variable.squeeze()
+            scan = _scan_layout(tuple(image.shape), candidates)
+            if scan is not None:
+                # Laid out on the movie's own dimensions (axes of 1 it lacks dropped).
+                if len(variable.shape) != len(scan):
+                    variable = variable.squeeze()
                 variable.dims = tuple(d for d, _ in scan)
                 variable.encoding.pop("preferred_chunks", None)
             else:
@@ -210,6 +213,20 @@ def to_dataset(
             variables[var_name] = variable
     attrs = {k: v for k, v in variables[main].attrs.items()}
     return xr.Dataset(variables, coords=coords, attrs=attrs)
+
+
+def _scan_layout(
+    shape: tuple[int, ...], candidates: list[list[tuple[str, int]]]
+) -> list[tuple[str, int]] | None:
+    """The first candidate (dimension, size) list an image of ``shape`` lays out: exactly,
+    or once its axes of 1 are dropped (then the candidate must have none)."""
+    for scan in candidates:
+        sizes = [n for _, n in scan]
+        if list(shape) == sizes:
+            return scan
+        if 1 not in sizes and [n for n in shape if n != 1] == sizes:
+            return scan
+    return None
 
 
 class MRCBackendEntrypoint(BackendEntrypoint):

@@ -31,8 +31,12 @@ def write_acquisition(
     extra: dict | None = None,
     crlf: bool = False,
     dtype: str = "u2",
+    virtual_per_frame: bool = False,
 ) -> dict:
-    """Returns the paths and the expected arrays. ``scan`` and ``frame`` are (x, y)."""
+    """Returns the paths and the expected arrays. ``scan`` and ``frame`` are (x, y).
+    Virtual images hold one value per scan point, or with ``virtual_per_frame`` one per
+    frame (repeats included), stored as a (repeats, y, x) stack; value = index * (n + 1)
+    for virtual image n."""
     folder.mkdir(parents=True, exist_ok=True)
     stem = dataset + (f"_{suffix}" if suffix else "")
     sx, sy = roi or scan
@@ -72,9 +76,10 @@ def write_acquisition(
     }
     virtual = {}
     for n, name in enumerate(virtual_names):
-        image = (np.arange(sx * sy, dtype=np.float32) * (n + 1)).reshape(1, sy, sx)
+        planes = repeats if virtual_per_frame else 1
+        image = (np.arange(planes * sx * sy, dtype=np.float32) * (n + 1)).reshape(planes, sy, sx)
         path = write_mrc(folder / f"{stem}_{n}_{name}_total_sum.mrc", image)
-        virtual[name] = (path, image.reshape(sy, sx))
+        virtual[name] = (path, image.reshape(sy, sx) if planes == 1 else image)
         values[f"Autosave Virtual Image {n} File Path"] = f"D:\\DEOutput\\{path.name}"
     external = {}
     for n, name in enumerate(external_names, start=1):

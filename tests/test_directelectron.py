@@ -302,3 +302,64 @@ def test_de_movie_without_info_file_is_a_plain_stack(tmp_path):
     assert f.notes is f.metadata["mrc"]["notes"]
     with pytest.raises(MetadataError, match="not found"):
         intake_mrc.open_mrc(acq["paths"]["movie"], metadata_file=acq["paths"]["info"])
+
+
+def test_virtual_images_follow_repeats_and_line_scans(tmp_path):
+    """Virtual images take the movie's navigation shape whatever its dimensions: one value
+    per frame (repeats included) or per scan point; a line; each value where the movie has
+    the frame it was computed from (frame k holds k, image n holds k * (n + 1))."""
+    pytest.importorskip("hyperspy.api")
+    from intake_mrc import rsciio
+
+    per_frame = write_acquisition(tmp_path / "pf", scan=(5, 3), repeats=2, virtual_per_frame=True)
+    f = intake_mrc.open_mrc(per_frame["paths"]["movie"])
+    assert f.shape == (2, 3, 5, 4, 6)
+    movie_values = f.to_dask()[..., 0, 0].compute()
+    virt = f.virtual_images["Virt #1"]
+    assert virt.shape == (2, 3, 5)
+    np.testing.assert_array_equal(virt.read(), movie_values * 2)
+    np.testing.assert_array_equal(virt.to_dask().compute(), per_frame["virtual"]["Virt #1"][1])
+    d = rsciio.signal_dict(f)
+    nav = d["metadata"]["_HyperSpy"]["navigators"]["_sig_Virt #1"]
+    assert [a["name"] for a in nav["axes"]] == ["repeat", "y", "x"]
+    assert d["metadata"]["_HyperSpy"]["_sig_navigator"]["data"].shape == (2, 3, 5)
+    ds = f.to_dataset()
+    assert ds["virtual:Virt #0"].dims == ("repeat", "y", "x")
+    np.testing.assert_array_equal(ds["virtual:Virt #0"].values, movie_values)
+
+    per_point = write_acquisition(tmp_path / "pp", scan=(5, 3), repeats=2)
+    g = intake_mrc.open_mrc(per_point["paths"]["movie"])
+    assert g.virtual_images["Virt #0"].shape == (3, 5)  # the scan grid, summed over repeats
+    nav = rsciio.signal_dict(g)["metadata"]["_HyperSpy"]["navigators"]["_sig_Virt #0"]
+    assert [a["name"] for a in nav["axes"]] == ["y", "x"]
+    assert g.to_dataset()["virtual:Virt #0"].dims == ("y", "x")
+
+    # A line: the user's 1-D navigation over the 15 frames; the image follows it.
+    line = write_acquisition(tmp_path / "line", scan=(5, 3))
+    h = intake_mrc.open_mrc(line["paths"]["movie"], navigation_shape=(15,))
+    assert h.shape == (15, 4, 6)
+    line_values = h.to_dask()[:, 0, 0].compute()
+    image = h.virtual_images["Virt #0"]
+    assert image.shape == (1, 15)  # an MRC image has two axes: one row
+    np.testing.assert_array_equal(image.read()[0], line_values)
+    d = rsciio.signal_dict(h)
+    navigator = d["metadata"]["_HyperSpy"]["_sig_navigator"]
+    assert navigator["data"].shape == (15,)
+    np.testing.assert_array_equal(np.asarray(navigator["data"]), line_values)
+    assert [a["name"] for a in navigator["axes"]] == ["nav0"]
+    s = h.to_hyperspy()
+    assert s.axes_manager.navigation_shape == (15,)
+    np.testing.assert_array_equal(np.asarray(s.navigator.data), line_values)
+    ds = h.to_dataset()
+    assert ds["virtual:Virt #1"].dims == ("nav0",)
+    np.testing.assert_array_equal(ds["virtual:Virt #1"].values, line_values * 2)
+
+    # A line scan in the info file (1 row of 7): the movie keeps y of 1, so does the image.
+    row = write_acquisition(tmp_path / "row", scan=(7, 1))
+    r = intake_mrc.open_mrc(row["paths"]["movie"])
+    assert r.shape == (1, 7, 4, 6) and r.virtual_images["Virt #0"].shape == (1, 7)
+    assert r.to_dataset()["virtual:Virt #0"].dims == ("y", "x")
+    np.testing.assert_array_equal(
+        rsciio.signal_dict(r)["metadata"]["_HyperSpy"]["_sig_navigator"]["data"],
+        r.to_dask()[:, :, 0, 0].compute(),
+    )

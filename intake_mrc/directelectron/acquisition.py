@@ -190,12 +190,18 @@ def _discover(
     return (group.virtual, group.external, notes) if group else ({}, {}, notes)
 
 
+# The shapes a virtual image may take, in order of preference: the movie's whole navigation
+# (one value per frame: repeats included) and its scan grid alone (y, x: one value per scan
+# point, e.g. summed over repeats). Empty shapes are skipped.
+ScanShapes = tuple[tuple[int, ...], ...]
+
+
 def _image_table(
     given: Any,
     discovered: dict[str, str],
     movie: ByteStore,
     storage_options: dict[str, Any] | None,
-    nav_shape: tuple[int, ...] | None,
+    nav_shape: ScanShapes | None,
 ) -> tuple[dict[str, Callable[[], MRCFile]], dict[str, str]]:
     """Openers and display names: the user's list when given (honoured as is), else the
     files discovered next to the movie. Images with one value per scan point take the
@@ -217,35 +223,45 @@ def _image_table(
 
 
 def _open_given(
-    target: Any, storage_options: dict[str, Any] | None, nav_shape: tuple[int, ...] | None
+    target: Any, storage_options: dict[str, Any] | None, nav_shape: ScanShapes | None
 ) -> MRCFile:
     return _open_image(open_store(target, storage_options), nav_shape)
 
 
-def _open_sibling(movie: ByteStore, name: str, nav_shape: tuple[int, ...] | None) -> MRCFile:
+def _open_sibling(movie: ByteStore, name: str, nav_shape: ScanShapes | None) -> MRCFile:
     return _open_image(movie.sibling(name), nav_shape)
 
 
-def _open_image(store: ByteStore | None, nav_shape: tuple[int, ...] | None) -> MRCFile:
+def _open_image(store: ByteStore | None, nav_shapes: ScanShapes | None) -> MRCFile:
     image = MRCFile.open(None, store=store)
-    if nav_shape and math.prod(image.shape) == math.prod(nav_shape):
-        return _reshaped(image, nav_shape)
+    for nav_shape in nav_shapes or ():
+        if nav_shape and math.prod(image.shape) == math.prod(nav_shape):
+            return _reshaped(image, nav_shape)
     return image
 
 
 def _reshaped(image: MRCFile, nav_shape: tuple[int, ...]) -> MRCFile:
-    """A virtual image (one value per scan point) as a (scan y, scan x) array.
+    """A virtual image (one value per scan point) re-cut to the movie's navigation shape:
+    ``(y, x)`` as it is; ``(repeats, y, x)`` (and more axes) as a stack of ``(y, x)``
+    frames; a line ``(n,)`` as one row ``(1, n)`` (an MRC image has two axes; the HyperSpy
+    and xarray front ends give it the movie's ``(n,)``).
 
     The stored pixels are contiguous, so re-cutting rows is a change of layout, not of
     data; 4-bit images (rows padded to bytes) keep their stored shape."""
     layout = image.frame_array.layout
-    if layout.mode == 101 or len(nav_shape) != 2:
+    if layout.mode == 101 or not nav_shape:
         return image
-    ny, nx = nav_shape
-    flat = replace(layout, n_frames=1, ny=ny, nx=nx)
-    header = replace(image.main_header, layout=flat, shape=(ny, nx))
+    *stack, ny, nx = (1,) + nav_shape if len(nav_shape) == 1 else nav_shape
+    stack_shape = tuple(stack) if len(nav_shape) > 2 else ()
+    flat = replace(layout, n_frames=math.prod(stack_shape), ny=ny, nx=nx)
+    header = replace(image.main_header, layout=flat, shape=stack_shape + (ny, nx))
     return MRCFile(
-        image.store, header, image._extended, (), image.chunks, image.frame_array.mmap_mode
+        image.store,
+        header,
+        image._extended,
+        stack_shape,
+        image.chunks,
+        image.frame_array.mmap_mode,
     )
 
 
@@ -399,9 +415,7 @@ def open_de_movie(
             axes = geometry.axes + signal_axes(info, layout.ny, layout.nx)
         elif geometry.kind == "user":
             # The user's grid: plain navigation axes, but the frames keep the info's sizes.
-            axes = _user_axes(geometry.navigation_shape) + signal_axes(
-                info, layout.ny, layout.nx
-            )
+            axes = _user_axes(geometry.navigation_shape) + signal_axes(info, layout.ny, layout.nx)
     out = MRCFile(
         store,
         movie.main_header,
@@ -414,10 +428,13 @@ def open_de_movie(
         metadata,
         axis_order,
     )
-    scan_nav = tuple(a["size"] for a in geometry.axes if a["name"] in ("y", "x"))
-    if geometry.kind == "user":
-        # Virtual images follow the user's navigation shape (one value per frame).
-        scan_nav = geometry.navigation_shape
+    grid = tuple(a["size"] for a in geometry.axes if a["name"] in ("y", "x"))
+    # Virtual images follow the movie's navigation (the user's shape, a raster scan with its
+    # repeats, a line) when they hold one value per frame, else the scan grid. A custom
+    # scan's grid is not in frame order, and a movie without a scan has no grid: only the
+    # grid applies there.
+    per_frame = geometry.kind in ("raster", "user") and geometry.frame_table is None
+    scan_nav: ScanShapes = (geometry.navigation_shape, grid) if per_frame else (grid,)
 
     @functools.cache
     def discovered() -> tuple[dict[str, str], dict[str, str]]:
@@ -426,7 +443,7 @@ def open_de_movie(
         out.metadata["scan"]["notes"].extend(found_notes)
         return virtual, external
 
-    def images(given: Any, which: int, nav: tuple[int, ...] | None) -> LazyImages:
+    def images(given: Any, which: int, nav: ScanShapes | None) -> LazyImages:
         return LazyImages(
             lambda: _image_table(
                 given, discovered()[which] if given is None else {}, store, storage_options, nav
