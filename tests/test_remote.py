@@ -229,3 +229,69 @@ def test_small_compressed_map_is_fetched_once(http_upload, http_server):
     clone = pickle.loads(pickle.dumps(f.store))
     assert len(pickle.dumps(f.store)) < 1024
     assert clone.read_runs([1024], [16]).tobytes() == f.store.read_runs([1024], [16]).tobytes()
+
+
+def test_local_cluster_of_processes_reads_http_and_s3(
+    stack, tmp_path, http_upload, s3_upload, s3_server
+):
+    """A dask.distributed LocalCluster of 2 worker processes, sharing nothing with the test
+    but the loopback servers: files opened in the client (HTTP and S3) are summed by
+    ``client.compute`` and read whole by ``client.submit`` (the MRCFile pickled to a
+    worker, DE movie with its images too); mrcfile's values are the oracle."""
+    import os
+
+    import mrcfile
+    from dewriter import write_acquisition
+
+    distributed = pytest.importorskip("distributed")
+    path, _ = stack
+    with mrcfile.open(path) as m:
+        expected_sum = int(m.data.sum(dtype=np.int64))
+        expected = m.data.copy()
+    (http_url,) = http_upload(path, prefix="cluster")
+    (s3_url,) = s3_upload(path, prefix="cluster")
+    acq = write_acquisition(tmp_path / "de", scan=(5, 3))
+    de_urls = s3_upload(*acq["all"], prefix="cluster-de")
+    de_movie = next(u for u in de_urls if u.endswith("_movie.mrc"))
+    options = s3_server["storage_options"]
+    files = [
+        intake_mrc.open_mrc(http_url, chunks=8),
+        intake_mrc.open_mrc(s3_url, storage_options=options, chunks=8),
+    ]
+    de = intake_mrc.open_mrc(de_movie, storage_options=options)
+    cluster = client = None
+    try:
+        cluster = distributed.LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=None,
+            worker_dashboard_address=None,
+        )
+        client = distributed.Client(cluster, timeout="60s")
+        sums = client.compute([f.to_dask().sum() for f in files])
+        assert [int(s.result(timeout=120)) for s in sums] == [expected_sum, expected_sum]
+
+        def read_everything(f):  # runs in a worker process on the pickled MRCFile
+            import os
+
+            return (
+                os.getpid(),
+                np.asarray(f),
+                {k: f.virtual_images[k].read() for k in f.virtual_images},
+            )
+
+        pid, got, _ = client.submit(read_everything, files[0], pure=False).result(timeout=120)
+        assert pid != os.getpid()  # read in another process
+        np.testing.assert_array_equal(got, expected)
+        _, movie, images = client.submit(read_everything, de, pure=False).result(timeout=120)
+        np.testing.assert_array_equal(movie, de.read())
+        assert sorted(images) == sorted(acq["virtual"])
+        for name, (_, image) in acq["virtual"].items():
+            np.testing.assert_array_equal(images[name], image)
+    finally:
+        if client is not None:
+            client.close(timeout=30)
+        if cluster is not None:
+            cluster.close(timeout=30)
