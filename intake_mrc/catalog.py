@@ -295,8 +295,9 @@ def _name_entries(entries: list[CatalogEntry]) -> None:
     """Stable identifiers that say which file is which. A name that clashes moves on to the
     next of: the stem (``EMD_3001``), the whole file name (``EMD_3001_map`` beside
     ``EMD_3001_map_bz2``), the parent folder and the stem (``a_x_y`` beside ``c_x_y``), the
-    parent and the whole name, then more folders. A short hash is added only when even the
-    full paths map to one identifier (``a b.mrc`` and ``a_b.mrc``)."""
+    parent and the whole name, then more folders. Names apart only in punctuation spell it
+    out before folders are tried (``a_space_b_dot_mrc`` beside ``a_b_dot_mrc``). A short hash
+    is added only when even that gives one identifier (``a-b.mrc`` and ``a_dash_b.mrc``)."""
     candidates = [_name_candidates(e) for e in entries]
     level = [0] * len(entries)
     while True:
@@ -323,13 +324,26 @@ def _name_candidates(entry: CatalogEntry) -> list[str]:
     """Ever longer names for an entry, from its stem to its whole path."""
     parts = [p for p in _decoded(entry.url).split("/") if p and not p.endswith(":")]
     stem, whole = identifier(entry.name), identifier(parts[-1] if parts else entry.name)
-    out = [stem, whole]
+    # Names apart only in punctuation (`img-2d.mrc`, `img_2d.mrc`) spell it out before
+    # folders are tried: folders cannot tell files of one folder apart.
+    out = [stem, whole, identifier(_spelled(parts[-1] if parts else entry.name))]
     folders = parts[:-1]
     for k in range(1, len(folders) + 1):
         prefix = "_".join(folders[-k:])
         out += [identifier(f"{prefix}_{stem}"), identifier(f"{prefix}_{whole}")]
     # Consecutive duplicates (a stem equal to its file name) are one step.
     return [n for i, n in enumerate(out) if i == 0 or n != out[i - 1]]
+
+
+_SPELLED = {" ": "space", "-": "dash", ".": "dot", "+": "plus", "#": "hash", ",": "comma"}
+
+
+def _spelled(name: str) -> str:
+    """``name`` with every character an identifier cannot hold spelled as a word
+    (``img-2d.mrc`` -> ``img_dash_2d_dot_mrc``; others by code point, ``u0024`` for ``$``)."""
+    return "".join(
+        c if (c.isalnum() or c == "_") else f"_{_SPELLED.get(c, f'u{ord(c):04x}')}_" for c in name
+    )
 
 
 def _token(text: str) -> str:

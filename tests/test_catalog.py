@@ -362,3 +362,26 @@ def test_shipped_catalogs_point_at_s3_and_http(s3_upload, s3_server, http_upload
     assert over_http["de_20241021_00405"].read().shape == (4, 8, 4, 8)
     legacy = intake.open_catalog(str(CATALOGS / "shared-data-legacy.yaml"))
     assert legacy.velox_haadf(root=root).read().shape == (16, 16)
+
+
+def test_names_differing_in_punctuation_say_which_is_which():
+    # Files in one folder whose names differ only in punctuation: the names spell the
+    # punctuation out, with no hash and no folder of this machine in them.
+    names = [
+        "/data/run/img-2d.mrc",
+        "/data/run/img_2d.mrc",
+        "/data/run/a b.mrc",
+        "/data/run/a_b.mrc",
+        "/data/run/EMD-3001.map",
+        "/data/run/EMD-3001.map.bz2",
+    ]
+    got = {e.url.rsplit("/", 1)[-1]: e.name for e in plan_entries(names)}
+    assert got == {
+        "img-2d.mrc": "img_dash_2d_dot_mrc",
+        "img_2d.mrc": "img_2d_dot_mrc",
+        "a b.mrc": "a_space_b_dot_mrc",
+        "a_b.mrc": "a_b_dot_mrc",
+        "EMD-3001.map": "EMD_3001_map",
+        "EMD-3001.map.bz2": "EMD_3001_map_bz2",
+    }
+    assert sorted(e.name for e in plan_entries(list(reversed(names)))) == sorted(got.values())
