@@ -42,6 +42,9 @@ SMALL_FILE_NBYTES = 16 * 2**20
 # A notebook thumbnail reads at most this much (a repr must answer quickly).
 THUMBNAIL_BUDGET_NBYTES = 8 * 2**20
 
+# A frame is drawn from at most this many pixels per inch of picture a side (panels are at
+# most 7 inches tall): larger frames are read and drawn every n-th row and column.
+DISPLAY_INCHES = 8
 # PNG resolutions accepted (a figure of about 8 x 6 inches: 80 to 9,600 pixels wide).
 MIN_DPI, MAX_DPI = 10, 1200
 
@@ -53,7 +56,8 @@ _NAVIGATION_NAMES = ("y", "x")
 class Preview:
     """What a preview shows: ``kind`` (image, stack sum, central slice, 4D-STEM), ``source``
     (what was read: all frames, a strided sample, a saved virtual image), ``caption`` (the
-    text under the picture), ``frames_read`` and the PNG ``path`` (None when not written)."""
+    text under the picture), ``frames_read``, the PNG ``path`` (None when not written) and
+    ``pixel_stride`` (frames larger than the picture: every n-th row and column read)."""
 
     kind: str
     source: str
@@ -61,6 +65,7 @@ class Preview:
     frames_read: int
     path: str | None = None
     png: bytes = field(default=b"", repr=False)
+    pixel_stride: int = 1  # every n-th row and column of a frame read and drawn
 
 
 def _require_matplotlib() -> Any:
@@ -89,6 +94,20 @@ def _take(f: MRCFile, key: tuple[Any, ...]) -> np.ndarray:
     if f.axis_permutation is not None:  # navigation axes never move; frame axes may
         block = block.transpose(f.axis_permutation)
     return block
+
+
+def _pixel_stride(f: MRCFile, dpi: int) -> int:
+    """Rows and columns skipped so that a frame is read at about the picture's resolution
+    (a 12000 x 12000 image was read whole and drawn at full size: 12 GB, two minutes)."""
+    layout = f.frame_array.layout
+    return max(1, math.ceil(max(layout.ny, layout.nx) / (DISPLAY_INCHES * dpi)))
+
+
+def _strided_axis(axis: dict[str, Any], stride: int) -> dict[str, Any]:
+    """The axis of every ``stride``-th pixel (its scale bar stays true)."""
+    if stride == 1:
+        return axis
+    return {**axis, "scale": float(axis.get("scale") or 0) * stride}
 
 
 def _contrast(image: np.ndarray, log: bool = False) -> tuple[np.ndarray, float, float]:
@@ -236,13 +255,14 @@ def _bright_field_mask(mean_pattern: np.ndarray) -> np.ndarray:
     return values >= low + 0.5 * (high - low)
 
 
-def _scan_preview(f: MRCFile, budget: int) -> tuple[list, str, str, int]:
+def _scan_preview(f: MRCFile, budget: int, stride: int = 1) -> tuple[list, str, str, int]:
     lead = tuple(slice(0, 1) for _ in range(f.ndim - 4))  # first index of leading axes
     ny, nx = f.shape[-4:-2]
     frame_nbytes = _frame_nbytes(f)
     axes = f.axes[-4:]
-    centre = _take(f, lead + (slice(ny // 2, ny // 2 + 1), slice(nx // 2, nx // 2 + 1)))
-    centre = centre.reshape(f.shape[-2:])
+    pixels = (slice(None, None, stride),) * 2
+    centre = _take(f, lead + (slice(ny // 2, ny // 2 + 1), slice(nx // 2, nx // 2 + 1)) + pixels)
+    centre = centre.reshape(centre.shape[-2:])
     pattern_label = f"diffraction pattern at scan ({ny // 2}, {nx // 2}), log scale"
     saved = _saved_virtual_image(f, (ny, nx))
     frames_read = 1
@@ -273,29 +293,32 @@ def _scan_preview(f: MRCFile, budget: int) -> tuple[list, str, str, int]:
         axes[1]["scale"] = float(axes[1]["scale"]) * step
     panels = [
         (navigator, axes[1], nav_label, False),
-        (centre, axes[3], pattern_label, True),
+        (centre, _strided_axis(axes[3], stride), pattern_label, True),
     ]
     return panels, "4D-STEM", source, frames_read
 
 
-def _volume_or_stack(f: MRCFile, budget: int, max_frames: int) -> tuple[list, str, str, int]:
+def _volume_or_stack(
+    f: MRCFile, budget: int, max_frames: int, stride: int = 1
+) -> tuple[list, str, str, int]:
     arr = f.to_dask()
     lead = _first_index_key(f, 3)
     arr = arr[lead] if lead else arr
     n = arr.shape[0]
     stack_axis = f.axes[-3]
-    column_axis = f.axes[-1]
+    column_axis = _strided_axis(f.axes[-1], stride)
+    pixels = (slice(None, None, stride),) * 2
     volume = stack_axis["name"].rstrip("_") in ("z", "x", "y")
     if volume:
         centre = n // 2
-        image = _compute(arr[centre])
+        image = _compute(arr[(centre, *pixels)])
         where = f" of volume 0 of {f.shape[0]}" if lead else ""
         source = f"central slice {centre} of {n} along {stack_axis['name']}{where}"
         return [(image, column_axis, source, False)], "central slice", source, 1
     fit = max(1, budget // max(1, _frame_nbytes(f)))
     indices = _strided(n, min(max_frames, fit))
     first = tuple(slice(0, 1) for _ in range(f.ndim - 3))
-    frames = _take(f, first + (indices,))
+    frames = _take(f, first + (indices, *pixels))
     image = frames.reshape((-1,) + frames.shape[-2:]).astype(np.float64).sum(axis=0)
     if len(indices) == n:
         source = f"sum of all {n} frames"
@@ -329,14 +352,15 @@ def render(
     _check_arguments(budget, max_frames, dpi)
     budget = int(budget)
     _require_matplotlib()
+    stride = _pixel_stride(f, dpi)
     if f.ndim == 2:
-        image = _compute(f.to_dask())
-        panels: list = [(image, f.axes[-1], "image", False)]
+        image = _compute(f.to_dask()[::stride, ::stride])
+        panels: list = [(image, _strided_axis(f.axes[-1], stride), "image", False)]
         kind, source, frames_read = "image", "the whole image", 1
     elif _is_scan(f):
-        panels, kind, source, frames_read = _scan_preview(f, budget)
+        panels, kind, source, frames_read = _scan_preview(f, budget, stride)
     else:
-        panels, kind, source, frames_read = _volume_or_stack(f, budget, max_frames)
+        panels, kind, source, frames_read = _volume_or_stack(f, budget, max_frames, stride)
     shape = " x ".join(str(n) for n in f.shape)
     dims = ", ".join(a["name"] for a in f.axes)
     title = f"{f.store.basename}  ({shape}: {dims}; {f.dtype})"
@@ -345,11 +369,13 @@ def render(
     if sizes:
         what = "pattern pixel" if kind == "4D-STEM" else "pixel"
         caption += f"; {what} " + " x ".join(f"{float(a['scale']):.4g} {a['units']}" for a in sizes)
+    if stride > 1:
+        caption += f"; every {_ordinal(stride)} pixel of a frame read and drawn"
     blank = [label for image, _, label, _ in panels if not _has_finite(image)]
     if blank:
         caption += "; no finite values (NaN or infinite) in: " + ", ".join(blank)
     png = _draw(panels, title, caption, dpi)
-    return Preview(kind, source, caption, frames_read, None, png)
+    return Preview(kind, source, caption, frames_read, None, png, stride)
 
 
 def preview(f: MRCFile, output: str | None = None, **kwargs: Any) -> Preview:

@@ -182,3 +182,24 @@ def test_cli_preview_bad_numbers_are_usage_errors(tmp_path, capsys, option):
     assert exit_.value.code == 2
     assert f"argument {option[0]}" in capsys.readouterr().err
     assert not (tmp_path / "p.png").exists()
+
+
+def test_large_frames_are_drawn_from_every_kth_row_and_column(tmp_path, http_upload, http_server):
+    # A 1200 x 1200 image drawn 160 pixels wide (dpi 20): every 8th row and column is read
+    # and drawn (a 576 MB image took 130 s and 12 GB of memory to preview, notebook repr too).
+    image = np.arange(1200 * 1200, dtype=np.float32).reshape(1200, 1200)
+    path = write_mrc(tmp_path / "wide.mrc", image, voxel_size=2.0)
+    (url,) = http_upload(path, prefix="preview-stride")
+    f = intake_mrc.open_mrc(url)
+    before = http_server.bytes_requested()
+    shown = f.preview(dpi=20)
+    read = http_server.bytes_requested() - before
+    assert shown.pixel_stride == 8 and "every 8th pixel" in shown.caption
+    assert read <= 150 * 1200 * 4 + 2**17, read  # 150 rows (+ the header), not 5.8 MB
+    local = intake_mrc.open_mrc(path)
+    assert local.preview(dpi=100).pixel_stride == 2  # 800 pixels at dpi 100
+    assert local.preview(dpi=200).pixel_stride == 1  # 1600 pixels: all drawn
+    stack = write_mrc(tmp_path / "s.mrc", np.ones((3, 1200, 1200), np.float32), ispg=0)
+    assert "every 8th pixel" in intake_mrc.open_mrc(stack).preview(dpi=20).caption
+    volume = write_mrc(tmp_path / "v.mrc", np.ones((3, 1200, 1200), np.float32))
+    assert intake_mrc.open_mrc(volume).preview(dpi=20).pixel_stride == 8
