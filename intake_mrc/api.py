@@ -74,6 +74,22 @@ def open_mrc(
             signed_bytes=signed_bytes,
             axis_order=axis_order,
         )
+    # Direct Electron arguments given for a file that is not opened as a DE movie would be
+    # dropped without a word: say so instead.
+    given = [
+        name
+        for name, value in (
+            ("virtual_images", virtual_images),
+            ("external_images", external_images),
+            ("scan_file", None if scan_file == "auto" else scan_file),
+        )
+        if value
+    ]
+    if given:
+        raise ValueError(
+            f"{store.name}: {', '.join(given)} apply to Direct Electron movies (named "
+            "{stem}_movie.mrc, or opened with metadata_file=...); this file is neither"
+        )
     return MRCFile.open(
         None,
         store=store,

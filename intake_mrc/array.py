@@ -219,6 +219,28 @@ class FrameArray:
         return out
 
 
+def _check_chunk_sizes(chunks: Any, ndim: int) -> None:
+    """Whole numbers of frames per chunk are at least 1 (-1 or None: a whole axis), and a
+    dict names axes that exist: dask divides by 0 and ignores axes it does not have."""
+    if isinstance(chunks, dict):
+        for axis in chunks:
+            if not (isinstance(axis, int) and -ndim <= axis < ndim):
+                raise ValueError(f"chunks {chunks!r}: no axis {axis} in {ndim} axes")
+        values: list[Any] = list(chunks.values())
+    elif isinstance(chunks, list | tuple):
+        values = list(chunks)
+    else:
+        values = [chunks]
+    for value in values:
+        sizes = value if isinstance(value, list | tuple) else [value]
+        for size in sizes:
+            if isinstance(size, int | np.integer) and size != -1 and size < 1:
+                raise ValueError(
+                    f"chunks {chunks!r}: {size} frames per chunk; give at least 1, -1 (a whole "
+                    "axis) or 'auto'"
+                )
+
+
 def plan_chunks(
     chunks: Any, shape: tuple[int, ...], dtype: np.dtype, n_nav: int
 ) -> tuple[tuple[int, ...], ...]:
@@ -242,6 +264,7 @@ def plan_chunks(
                 remaining = 1
         spec: Any = tuple(nav_chunks) + tuple(frame_shape)
     else:
+        _check_chunk_sizes(chunks, len(shape))
         if isinstance(chunks, dict):
             spec = {axis: -1 for axis in range(n_nav, len(shape))} | {
                 (a + len(shape) if a < 0 else a): c for a, c in chunks.items()

@@ -277,3 +277,40 @@ def test_slicing_fused_into_reads_matches_numpy(tmp_path, key):
         np.testing.assert_array_equal(
             intake_mrc.open_mrc(path, mmap_mode=mmap_mode).frame_array[key], data[key]
         )
+
+
+@pytest.mark.parametrize(
+    ("chunks", "message"),
+    [
+        (0, "at least 1"),
+        ((0,), "at least 1"),
+        (-5, "at least 1"),
+        ({9: 1}, "no axis 9"),
+        ({-4: 1}, "no axis -4"),
+    ],
+)
+def test_bad_chunks_are_named(tmp_path, chunks, message):
+    # chunks=0 was a bare ZeroDivisionError; an axis that does not exist was ignored.
+    path = write_mrc(tmp_path / "c.mrc", sample("f4", (10, 8, 8)))
+    f = intake_mrc.open_mrc(path, chunks=chunks)
+    with pytest.raises(ValueError, match=message) as error:
+        f.to_dask()
+    assert str(path) in str(error.value)
+    assert intake_mrc.open_mrc(path, chunks={0: -1, -1: -1}).to_dask().chunks[0] == (10,)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"virtual_images": ["v.mrc"]},
+        {"external_images": {"E": "e.mrc"}},
+        {"scan_file": "scan.csv"},
+    ],
+)
+def test_de_arguments_for_a_plain_file_are_refused_not_dropped(tmp_path, kwargs):
+    path = write_mrc(tmp_path / "plain.mrc", sample("f4", (4, 3, 5)))
+    with pytest.raises(ValueError, match="Direct Electron movies") as error:
+        intake_mrc.open_mrc(path, **kwargs)
+    assert str(path) in str(error.value) and next(iter(kwargs)) in str(error.value)
+    # Empty or default values are no request: the file opens.
+    assert intake_mrc.open_mrc(path, virtual_images=[], scan_file=None).shape == (4, 3, 5)
