@@ -335,3 +335,15 @@ def test_catalog_of_the_sample_maps_names_every_file(tmp_path, capsys):
     with contextlib.suppress(Exception):
         cat["EMD_3001_map_bz2"].read()
     assert cat["EMD_3001_map_bz2"].read().shape == (25, 43, 73)
+
+
+@pytest.mark.parametrize("content", [b"", b"hello\n", bytes(500)])
+def test_short_non_mrc_file_says_so_first_in_every_command(tmp_path, capsys, content):
+    # info said "file is 0 bytes, shorter than ..." while validate said "not an MRC file".
+    path = tmp_path / "short.mrc"
+    path.write_bytes(content)
+    for command in (["info"], ["refs", "-o", str(tmp_path / "r.json")]):
+        code, _, err = run([command[0], str(path), *command[1:]], capsys)
+        assert code == 1 and err.startswith(f"intake-mrc: error: {path}: not an MRC file"), err
+    code, out, _ = run(["validate", str(path)], capsys)
+    assert code == 1 and out.startswith(f"{path}: not an MRC file")

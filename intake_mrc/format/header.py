@@ -465,8 +465,10 @@ def parse_main_header(
     if len(head) < HEADER_NBYTES:
         if detect_compression(head):
             raise MRCFormatError("compressed data passed as an MRC header", source, "header")
+        # As validate says it: without the 'MAP ' id, nothing shows this is MRC at all.
+        what = "truncated" if head[208:212].startswith(b"MAP") else "not an MRC file"
         raise TruncatedFileError(
-            f"file is {len(head)} bytes, shorter than the 1024-byte MRC header", source, "header"
+            f"{what}: {len(head)} bytes, shorter than the 1024-byte MRC header", source, "header"
         )
     notes: list[str] = []
     byte_order, rule = detect_byte_order(head, file_size)
