@@ -5,6 +5,8 @@ BSD-3-Clause repository; MANIFEST.in keeps them (and the rest of tests/) out of 
 This script builds the sdist (``python -m build --sdist``, or takes one built already) and
 fails when any member lies in tests/data/rsciio_mrc or in any folder of the repository whose
 README declares a GPL licence (a "Licence"/"License" heading whose section names the GPL).
+The top README is not read that way: the repository's own licence is LICENSE (pyproject's
+``license``), and its Licences section names the GPL of that one folder.
 
 Usage:  python tools/check_sdist.py [--sdist dist/intake_mrc-X.tar.gz]
 """
@@ -55,7 +57,7 @@ def gpl_folders(root: Path = ROOT) -> set[PurePosixPath]:
             if not d.startswith(".") and d not in {"__pycache__", "build", "dist"}
         ]
         for name in files:
-            if name.startswith("README"):
+            if name.startswith("README") and Path(folder) != root:
                 text = (Path(folder) / name).read_text(encoding="utf-8", errors="replace")
                 if declares_gpl(text):
                     found.add(PurePosixPath(Path(folder).relative_to(root).as_posix()))
