@@ -304,6 +304,22 @@ def _check_catalog_read(value, ns, comment, world):
     assert isinstance(f, intake_mrc.MRCFile) and f.shape == value.shape
 
 
+def _check_intake_catalog(value, ns, comment, world):
+    assert {f"de_{DE}", "HAADFscan"} <= set(value)
+    assert value[f"de_{DE}"].metadata["files"]["movie"].endswith(MOVIE)
+
+
+def _check_intake_read(value, ns, comment, world):
+    assert isinstance(value, da.Array) and value.shape == _literal(comment, r"(\(.*?\))")
+    np.testing.assert_array_equal(value.compute(), _movie())
+
+
+def _check_intake_metadata(value, ns, comment, world):
+    files = value["files"]
+    assert {"movie", "info", "virtual"} <= set(files) and files["info"].endswith(f"{DE}_info.txt")
+    assert (value["date"], value["acquisition_number"]) == ("2024-10-21", 405)  # from the name
+
+
 def _check_open_index(value, ns, comment, world):
     from intake_mrc.catalog_sqlite import open_index
 
@@ -455,6 +471,9 @@ CHECKS: dict[str, Check] = {
     "every virtual and external image, by its DE name": _check_navigators,
     '["de_20241021_00405", "HAADFscan", ...]': _check_catalog_list,
     "dask array; .to_mrcfile() gives the MRCFile": _check_catalog_read,
+    "written by the first command above": _check_intake_catalog,
+    "a dask array, (4, 8, 4, 8) for this DE movie": _check_intake_read,
+    '"files" (movie, info, virtual, ...), "date", ...': _check_intake_metadata,
     "milliseconds, whatever the size; also s3://... (cached)": _check_open_index,
     "indexed SQL over the file, nothing else read": _check_search,
     "['HAADFscan']: x pixel size in Å, low to high": _check_pixel_search,
