@@ -637,7 +637,9 @@ def readme_world(tmp_path, monkeypatch, s3fs_root, s3_server, http_server, http_
         "map.mrc": MRCFILE_TESTS / "EMD-3197.map",
         "big_stack.mrc": MRCFILE_TESTS / "EMD-3197.map",
     }
-    samples = sorted(p for p in RSCIIO.iterdir() if p.suffix in (".mrc", ".txt"))
+    samples = sorted(
+        p for p in RSCIIO.iterdir() if p.suffix == ".mrc" or p.name.endswith("info.txt")
+    )
     for path in samples:
         names.setdefault(path.name, path)
     for name, path in names.items():
