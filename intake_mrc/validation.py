@@ -5,7 +5,8 @@ It wires the pure checks of ``format.validate`` (mrcfile's MRC2014 checks) to a 
 what our reader finds (extended headers that do not fit, Direct Electron metadata that does
 not fit the movie, data that do not fit the file), and, for local files, the data statistics
 against the header's DMIN/DMAX/DMEAN/RMS. Remote files are checked from their header alone
-(one ranged read, plus the size from the listing or one HEAD request): no data are fetched.
+(the one ranged read the reader makes, plus the size from the listing or one HEAD
+request): no data are fetched.
 """
 
 from __future__ import annotations
@@ -35,6 +36,27 @@ def validate(
     only (that reads every byte), "always" also for remote files, "never" skips it. Errors
     reaching the file (missing, forbidden) raise, as ``open_mrc`` does."""
     from .api import open_mrc
+
+    # The reader first: one ranged read gives the header it parsed, which the checks take
+    # (the header was fetched twice before). Only a file it refuses is read again raw.
+    try:
+        f = open_mrc(urlpath, storage_options)
+    except (MetadataError, MRCFormatError) as error:
+        return _refused(urlpath, storage_options, error)
+    problems = header_problems(f.main_header.raw, f.store.size())
+    extended = getattr(f, "_extended", None)
+    problems.extend(f"extended header: {note}" for note in getattr(extended, "notes", []))
+    wanted = statistics == "always" or (statistics == "auto" and is_local(urlpath))
+    if wanted and f.dtype.kind != "c":
+        problems.extend(statistics_problems(f.header, *_data_statistics(f)))
+    return problems
+
+
+def _refused(
+    urlpath: Any, storage_options: dict[str, Any] | None, error: MRCFormatError
+) -> list[str]:
+    """The problems of a file the reader refuses: the header checks on its raw first bytes,
+    and the reader's own words when they add something (DE metadata that does not fit)."""
     from .mrc import FIRST_READ_NBYTES, open_decompressed
     from .storage import open_store
 
@@ -45,26 +67,16 @@ def validate(
         try:
             # Decompressed no further than the header declares (its size() stops there).
             store, head = open_decompressed(store, head, compression)
-        except MRCFormatError as error:  # not decompressible
-            return [_without_source(error)]
+        except MRCFormatError as decompress_error:  # not decompressible
+            return [_without_source(decompress_error)]
     problems = header_problems(head, store.size())
     if problems and problems[0].startswith("not an MRC file"):
         return problems
-    try:
-        f = open_mrc(urlpath, storage_options)
-    except MetadataError as error:
+    if isinstance(error, MetadataError):
         return problems + [_without_source(error)]
-    except MRCFormatError as error:
-        # The header checks above already name what the reader refuses; keep its words
-        # only when they add something.
-        message = _without_source(error)
-        return problems if problems else [message]
-    extended = getattr(f, "_extended", None)
-    problems.extend(f"extended header: {note}" for note in getattr(extended, "notes", []))
-    wanted = statistics == "always" or (statistics == "auto" and is_local(urlpath))
-    if wanted and f.dtype.kind != "c":
-        problems.extend(statistics_problems(f.header, *_data_statistics(f)))
-    return problems
+    # The header checks already name what the reader refuses; keep its words only when
+    # they add something.
+    return problems if problems else [_without_source(error)]
 
 
 def _data_statistics(f: Any) -> tuple[float, float, float, float]:

@@ -347,3 +347,16 @@ def test_short_non_mrc_file_says_so_first_in_every_command(tmp_path, capsys, con
         assert code == 1 and err.startswith(f"intake-mrc: error: {path}: not an MRC file"), err
     code, out, _ = run(["validate", str(path)], capsys)
     assert code == 1 and out.startswith(f"{path}: not an MRC file")
+
+
+def test_validate_remote_is_one_ranged_read(http_server, http_upload, capsys, tmp_path):
+    # The header was fetched twice (64 KiB each): once for the checks, once by open_mrc.
+    from intake_mrc.mrc import FIRST_READ_NBYTES
+
+    big = write_mrc(tmp_path / "big.mrc", np.zeros((8, 128, 128), dtype=np.float32))
+    (url,) = http_upload(big, prefix="validate-once")
+    http_server.requests.clear()
+    code, out, _ = run(["validate", url], capsys)
+    assert code == 0, out
+    gets = [rng for method, _, rng in http_server.requests if method == "GET"]
+    assert len(gets) == 1 and http_server.bytes_requested() <= FIRST_READ_NBYTES, gets
