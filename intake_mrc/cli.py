@@ -614,6 +614,7 @@ def run_preview(args: argparse.Namespace) -> int:
         budget=int(args.budget_mib * 2**20),
         max_frames=args.max_frames,
         dpi=args.dpi,
+        progress=True,
     )
     print(f"wrote {args.output}: {shown.caption}")
     return 0

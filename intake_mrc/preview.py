@@ -39,6 +39,9 @@ READ_BUDGET_NBYTES = 64 * 2**20
 MAX_STACK_FRAMES = 16
 # A thumbnail in _repr_html_ for remote files only when their data are this small.
 SMALL_FILE_NBYTES = 16 * 2**20
+# With a progress bar (the command line on a terminal), sampled frames are read in this many
+# parts, so that the bar moves; without one, in a single read.
+READ_GROUPS = 20
 # A notebook thumbnail reads at most this much (a repr must answer quickly).
 THUMBNAIL_BUDGET_NBYTES = 8 * 2**20
 
@@ -108,6 +111,31 @@ def _strided_axis(axis: dict[str, Any], stride: int) -> dict[str, Any]:
     if stride == 1:
         return axis
     return {**axis, "scale": float(axis.get("scale") or 0) * stride}
+
+
+def _take_counted(
+    f: MRCFile,
+    head: tuple[Any, ...],
+    index: np.ndarray,
+    tail: tuple[Any, ...],
+    frames_each: int,
+    progress: bool,
+) -> np.ndarray:
+    """``_take(f, head + (index,) + tail)``; with ``progress``, read in up to READ_GROUPS
+    parts with a bar of the frames read (drawn on a terminal only), else in one read."""
+    if not progress or len(index) < 2:
+        return _take(f, head + (index,) + tail)
+    from .progress import progress_bar
+
+    parts = []
+    groups = np.array_split(index, min(READ_GROUPS, len(index)))
+    with progress_bar(
+        total=len(index) * frames_each, desc="reading frames", unit=" frames", enabled=True
+    ) as bar:
+        for group in groups:
+            parts.append(_take(f, head + (group,) + tail))
+            bar.update(len(group) * frames_each)
+    return np.concatenate(parts, axis=len(head))
 
 
 def _contrast(image: np.ndarray, log: bool = False) -> tuple[np.ndarray, float, float]:
@@ -255,7 +283,9 @@ def _bright_field_mask(mean_pattern: np.ndarray) -> np.ndarray:
     return values >= low + 0.5 * (high - low)
 
 
-def _scan_preview(f: MRCFile, budget: int, stride: int = 1) -> tuple[list, str, str, int]:
+def _scan_preview(
+    f: MRCFile, budget: int, stride: int = 1, progress: bool = False
+) -> tuple[list, str, str, int]:
     lead = tuple(slice(0, 1) for _ in range(f.ndim - 4))  # first index of leading axes
     ny, nx = f.shape[-4:-2]
     frame_nbytes = _frame_nbytes(f)
@@ -273,7 +303,10 @@ def _scan_preview(f: MRCFile, budget: int, stride: int = 1) -> tuple[list, str, 
     else:
         fit = max(1, budget // max(1, frame_nbytes))
         step = max(1, math.ceil(math.sqrt(ny * nx / fit)))
-        patterns = _take(f, lead + (slice(None, None, step), slice(None, None, step)))
+        rows = np.arange(0, ny, step)
+        columns = slice(None, None, step)
+        n_columns = len(range(0, nx, step))
+        patterns = _take_counted(f, lead, rows, (columns,), n_columns, progress)
         patterns = patterns.reshape(patterns.shape[-4:]).astype(np.float64)
         frames_read += patterns.shape[0] * patterns.shape[1]
         mask = _bright_field_mask(patterns.mean(axis=(0, 1)))
@@ -299,7 +332,7 @@ def _scan_preview(f: MRCFile, budget: int, stride: int = 1) -> tuple[list, str, 
 
 
 def _volume_or_stack(
-    f: MRCFile, budget: int, max_frames: int, stride: int = 1
+    f: MRCFile, budget: int, max_frames: int, stride: int = 1, progress: bool = False
 ) -> tuple[list, str, str, int]:
     arr = f.to_dask()
     lead = _first_index_key(f, 3)
@@ -318,7 +351,7 @@ def _volume_or_stack(
     fit = max(1, budget // max(1, _frame_nbytes(f)))
     indices = _strided(n, min(max_frames, fit))
     first = tuple(slice(0, 1) for _ in range(f.ndim - 3))
-    frames = _take(f, first + (indices, *pixels))
+    frames = _take_counted(f, first, indices, pixels, 1, progress)
     image = frames.reshape((-1,) + frames.shape[-2:]).astype(np.float64).sum(axis=0)
     if len(indices) == n:
         source = f"sum of all {n} frames"
@@ -347,8 +380,10 @@ def render(
     budget: int = READ_BUDGET_NBYTES,
     max_frames: int = MAX_STACK_FRAMES,
     dpi: int = 100,
+    progress: bool = False,
 ) -> Preview:
-    """The preview of ``f`` as PNG bytes in ``Preview.png`` (nothing written)."""
+    """The preview of ``f`` as PNG bytes in ``Preview.png`` (nothing written). ``progress``
+    draws a bar of the frames read on stderr when it is a terminal (the command line)."""
     _check_arguments(budget, max_frames, dpi)
     budget = int(budget)
     _require_matplotlib()
@@ -358,9 +393,11 @@ def render(
         panels: list = [(image, _strided_axis(f.axes[-1], stride), "image", False)]
         kind, source, frames_read = "image", "the whole image", 1
     elif _is_scan(f):
-        panels, kind, source, frames_read = _scan_preview(f, budget, stride)
+        panels, kind, source, frames_read = _scan_preview(f, budget, stride, progress)
     else:
-        panels, kind, source, frames_read = _volume_or_stack(f, budget, max_frames, stride)
+        panels, kind, source, frames_read = _volume_or_stack(
+            f, budget, max_frames, stride, progress
+        )
     shape = " x ".join(str(n) for n in f.shape)
     dims = ", ".join(a["name"] for a in f.axes)
     title = f"{f.store.basename}  ({shape}: {dims}; {f.dtype})"

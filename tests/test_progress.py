@@ -81,3 +81,25 @@ def test_library_is_quiet(capsys, tmp_path):
     intake_mrc.write_catalog(str(RSCIIO), str(written))
     out = capsys.readouterr()
     assert out.out == "" and out.err == ""
+
+
+def _preview_command(tmp_path):
+    import numpy as np
+    from mrcwriter import write_mrc
+
+    path = write_mrc(tmp_path / "movie.mrc", np.ones((40, 16, 16), dtype=np.float32), ispg=0)
+    out = tmp_path / "p.png"
+    return [sys.executable, "-m", "intake_mrc.cli", "preview", str(path), "-o", str(out)]
+
+
+def test_preview_shows_the_frames_read_on_a_terminal(tmp_path):
+    code, out, terminal = _run_with_terminal_stderr(
+        _preview_command(tmp_path) + ["--max-frames", "40"]
+    )
+    assert code == 0 and "sum of all 40 frames" in out
+    assert "reading frames" in terminal and "/40" in terminal, terminal
+
+
+def test_preview_draws_no_progress_without_a_terminal(tmp_path):
+    run = subprocess.run(_preview_command(tmp_path), capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0 and "16 of 40 frames" in run.stdout and run.stderr == ""
