@@ -84,6 +84,10 @@ class FaultProxy(LoopbackServer):
                 await response.write(payload[: len(payload) // 2])
                 request.transport.abort()
                 return response
+            if request.method == "HEAD" and "Content-Length" in upstream.headers:
+                # A HEAD answer states the object's length without a body.
+                out_headers["Content-Length"] = upstream.headers["Content-Length"]
+                return web.Response(status=upstream.status, headers=out_headers)
             return web.Response(status=upstream.status, headers=out_headers, body=payload)
 
     def _app(self) -> web.Application:

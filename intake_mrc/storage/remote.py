@@ -1,9 +1,21 @@
 """Remote stores: any fsspec filesystem (S3, HTTP, memory, chained caches), read by
-concurrent ranged requests whose answers are length-checked and retried when transient."""
+concurrent ranged requests whose answers are length-checked and retried when transient.
+
+Reads are pinned to the version seen at open, as far as the filesystem states one: the
+version fields of ``fs.info`` (ETag, VersionId, generation, Last-Modified, mtime, created...,
+and the size) are recorded before the first read and compared again after every read that
+reached the remote object (fsspec's caching layers compare ``ukey`` the same way). A read
+served from a whole-file cache layer's local copy (``simplecache::``, ``filecache::``) reached
+nothing remote and costs no check; any other read costs one ``info`` after it. When the
+innermost layer is a version-aware s3fs and the object has a version id, every GET names
+that version instead (S3 serves the opened version; no check is needed). An object that
+changed raises ``ObjectChangedError``.
+"""
 
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -13,7 +25,7 @@ import fsspec
 import numpy as np
 from dask.base import tokenize
 
-from ..errors import StorageError, TruncatedFileError
+from ..errors import ObjectChangedError, StorageError, TruncatedFileError
 from .base import ByteStore
 from .retry import BACKOFF, RETRIES, _is_transient, _past_end
 from .urls import _describe, redact_url
@@ -24,6 +36,53 @@ log = logging.getLogger(__name__)
 REMOTE_PART_NBYTES = 8 * 2**20
 # One concurrent batch of remote parts holds at most this many bytes in flight.
 REMOTE_BATCH_NBYTES = 256 * 2**20
+
+# Fields of an fsspec ``info`` that name a version of an object, compared with case,
+# dashes and underscores ignored (S3 ETag/VersionId/LastModified, GCS generation/md5Hash,
+# HTTP ETag/Last-Modified/Content-MD5/Digest, local and SFTP mtime, memory:// created...).
+# Other fields (atime, storage class, listing details) may change without the data.
+_VERSION_FIELDS = {
+    "etag",
+    "versionid",
+    "generation",
+    "metageneration",
+    "md5hash",
+    "contentmd5",
+    "digest",
+    "crc32c",
+    "lastmodified",
+    "mtime",
+    "modified",
+    "created",
+    "updated",
+    "timecreated",
+    "contentsha256",
+}
+
+
+def version_fields(info: dict[str, Any]) -> tuple[tuple[str, str], ...]:
+    """The fields of ``info`` that state the object's version, as sorted text pairs (empty
+    when the filesystem states none: then only the size is compared)."""
+    out = []
+    for key, value in info.items():
+        if value is None or value == "":
+            continue
+        if re.sub(r"[^a-z0-9]", "", str(key).lower()) in _VERSION_FIELDS:
+            out.append((str(key), str(value)))
+    return tuple(sorted(out))
+
+
+def _is_expired(error: BaseException) -> bool:
+    """s3fs's FileExpired (an ``IfMatch`` refused by the server or an ETag that moved)."""
+    return type(error).__name__ == "FileExpired"
+
+
+def _changed_error(name: str) -> ObjectChangedError:
+    return ObjectChangedError(
+        "the object changed since it was opened (the server refused the pinned version); "
+        "open it again to read the new version",
+        name,
+    )
 
 
 class FsspecStore(ByteStore):
@@ -45,9 +104,16 @@ class FsspecStore(ByteStore):
         self.backoff = backoff
         self.part_nbytes = part_nbytes
         self._size: int | None = None
-        # The object's version as the filesystem states it (ETag, LastModified, VersionId,
-        # mtime, created...): part of the dask name, as for our own HTTP and S3 reads.
+        # The object's info as the filesystem states it at open (all fields but the name):
+        # part of the dask name, as for our own HTTP and S3 reads.
         self._version: tuple[tuple[str, str], ...] | None = None
+        # The fields of that info that name a version (ETag, VersionId, mtime, created...),
+        # compared again after every read that reached the remote object.
+        self._pinned: tuple[tuple[str, str], ...] | None = None
+        # The path reads use: ``path?versionId=...`` when the innermost layer is a
+        # version-aware s3fs and the object has a version id (then S3 itself serves that
+        # version, and no check after a read is needed).
+        self._read_path = path
 
     def known_size(self) -> int | None:
         return self._size
@@ -58,18 +124,97 @@ class FsspecStore(ByteStore):
         assert self._size is not None
         return self._size
 
-    def _stat(self) -> None:
-        """Size and version from one ``info`` of the object."""
+    def _fresh_info(self) -> dict[str, Any]:
+        """The object's ``info`` from the filesystem, not from a listing cache."""
         try:
-            info = self.fs.info(self.path)
+            self.fs.invalidate_cache(self.path)
+        except Exception:  # noqa: BLE001 - a filesystem without a cache to drop
+            pass
+        return self.fs.info(self.path)
+
+    def _stat(self) -> None:
+        """Size and version from one ``info`` of the object: the version reads are pinned to."""
+        try:
+            info = self._with_retries(self._fresh_info)
             size = int(info["size"])
-        except FileNotFoundError:
-            raise FileNotFoundError(f"{self.name}: no such file") from None
+        except (FileNotFoundError, StorageError):
+            raise
         except Exception as error:  # noqa: BLE001 - reported with the file's name
             raise StorageError(f"cannot get the size: {_describe(error)}", self.name) from None
         self._size = size
         # Every field but the name, as text (datetimes included: memory:// states "created").
         self._version = tuple(sorted((str(k), str(v)) for k, v in info.items() if k != "name"))
+        self._pinned = version_fields(info)
+        self._read_path = self._version_path(info)
+
+    def _version_path(self, info: dict[str, Any]) -> str:
+        """``path?versionId=V`` when the innermost layer is a version-aware s3fs (it then
+        sends VersionId with every GET: reads are pinned at no cost), else ``path``."""
+        version_id = info.get("VersionId")
+        if not version_id or version_id == "null" or "?versionId=" in self.path:
+            return self.path
+        inner: Any = self.fs
+        for _ in range(16):  # the layers of a chained URL, outermost first
+            below = getattr(inner, "fs", None)
+            if not isinstance(below, fsspec.AbstractFileSystem) or below is inner:
+                break
+            inner = below
+        protocols = inner.protocol if isinstance(inner.protocol, tuple) else (inner.protocol,)
+        if {"s3", "s3a"} & set(protocols) and getattr(inner, "version_aware", False):
+            return f"{self.path}?versionId={version_id}"
+        return self.path
+
+    def _pin(self) -> None:
+        """Record the object's version before the first read (once per open)."""
+        if self._pinned is None:
+            self._stat()
+
+    def _reads_local_copy(self) -> bool:
+        """Whether a read is served from a whole-file cache layer's local copy (nothing
+        remote is reached: no check is needed, and none is paid for)."""
+        from fsspec.implementations.cached import WholeFileCacheFileSystem
+
+        if not isinstance(self.fs, WholeFileCacheFileSystem):
+            return False
+        try:
+            return bool(self.fs._check_file(self._read_path))
+        except Exception:  # noqa: BLE001 - unknown: check
+            return False
+
+    def _check_unchanged(self) -> None:
+        """The object's version now, compared with the one pinned at open."""
+        try:
+            info = self._with_retries(self._fresh_info)
+        except FileNotFoundError:
+            raise ObjectChangedError(
+                "the object was deleted since it was opened", self.name
+            ) from None
+        now, size = version_fields(info), int(info.get("size") or 0)
+        changed = ""
+        if now != self._pinned:
+            before, after = dict(self._pinned or ()), dict(now)
+            for key in sorted(set(before) | set(after)):
+                if before.get(key) != after.get(key):
+                    changed = f"{key} {before.get(key)!r} at open, now {after.get(key)!r}"
+                    break
+        elif self._size is not None and size != self._size:
+            changed = f"size {self._size} at open, now {size}"
+        if changed:
+            raise ObjectChangedError(
+                f"the object changed since it was opened ({changed}); open it again to read "
+                "the new version",
+                self.name,
+            )
+
+    def _checked(self, read: Any) -> Any:
+        """``read()``, pinned: the version recorded before the first read, and compared
+        after any read that reached the remote object (unless S3 serves a named version)."""
+        self._pin()
+        remote = self._read_path == self.path and not self._reads_local_copy()
+        result = read()
+        if remote:
+            self._check_unchanged()
+        return result
 
     def token(self) -> str:
         """Protocol, filesystem (its options: the endpoint of every layer of a chained URL,
@@ -113,7 +258,11 @@ class FsspecStore(ByteStore):
         return sorted(names)
 
     def head(self, nbytes: int) -> bytes:
-        data = self._with_retries(lambda: self.fs.cat_file(self.path, start=0, end=nbytes))
+        data = self._checked(
+            lambda: self._with_retries(
+                lambda: self.fs.cat_file(self._read_path, start=0, end=nbytes)
+            )
+        )
         if len(data) > nbytes:
             raise StorageError(
                 f"asked for bytes [0, {nbytes}) and got {len(data)}: the server ignores Range "
@@ -131,6 +280,8 @@ class FsspecStore(ByteStore):
             except FileNotFoundError:
                 raise FileNotFoundError(f"{self.name}: no such file") from None
             except Exception as error:  # noqa: BLE001 - classified below
+                if _is_expired(error):
+                    raise _changed_error(self.name) from None
                 if not _is_transient(error) or attempt == self.retries:
                     raise StorageError(
                         f"read failed after {attempt + 1} attempt(s): {_describe(error)}",
@@ -176,12 +327,12 @@ class FsspecStore(ByteStore):
         first = next(batches, None)
         if first is None:
             return np.empty(0, dtype=np.uint8)
-        answers = self._fetch_batch(*first)
+        answers = self._checked(lambda: self._fetch_batch(*first))
         out = np.empty(int(sum(lengths)), dtype=np.uint8)
         view = memoryview(out).cast("B")
         pos = self._copy(answers, view, 0)
         for batch in batches:
-            pos = self._copy(self._fetch_batch(*batch), view, pos)
+            pos = self._copy(self._checked(lambda b=batch: self._fetch_batch(*b)), view, pos)
         return out
 
     def read_runs_into(
@@ -190,7 +341,7 @@ class FsspecStore(ByteStore):
         view = memoryview(out).cast("B")
         pos = 0
         for batch in self._batches(starts, lengths):
-            pos = self._copy(self._fetch_batch(*batch), view, pos)
+            pos = self._copy(self._checked(lambda b=batch: self._fetch_batch(*b)), view, pos)
 
     def _fetch_batch(self, starts: list[int], ends: list[int]) -> list[bytes]:
         """The ranges' bytes, fetched concurrently, each length checked; transient failures
@@ -201,7 +352,7 @@ class FsspecStore(ByteStore):
         for attempt in range(self.retries + 1):
             try:
                 answers = self.fs.cat_ranges(
-                    [self.path] * len(pending),
+                    [self._read_path] * len(pending),
                     [starts[i] for i in pending],
                     [ends[i] for i in pending],
                     on_error="return",
@@ -212,6 +363,8 @@ class FsspecStore(ByteStore):
             for i, answer in zip(pending, answers, strict=False):
                 want = ends[i] - starts[i]
                 if isinstance(answer, BaseException):
+                    if _is_expired(answer):
+                        raise _changed_error(self.name) from None
                     if isinstance(answer, FileNotFoundError):
                         raise FileNotFoundError(f"{self.name}: no such file") from None
                     if _past_end(answer):
