@@ -103,7 +103,12 @@ class HostileServer(LoopbackServer):
         ):
             return web.Response(status=412)
         match = RANGE.fullmatch(request.headers.get("Range", ""))
-        if match is None or mode in ("ignore-range", "endless-200", "endless-200-length"):
+        if match is None or mode in (
+            "ignore-range",
+            "endless-200",
+            "endless-200-length",
+            "drip-200",
+        ):
             return await self._whole(request, data, mode)
         start, last = int(match.group(1)), int(match.group(2))
         if start >= len(data):
@@ -158,6 +163,19 @@ class HostileServer(LoopbackServer):
             response.enable_chunked_encoding()
             await response.prepare(request)
             await self._endless(response)
+            return response
+        if mode == "drip-200":  # ignores Range; the body a byte every 0.5 s, then cut
+            response = web.StreamResponse(status=200, headers={"ETag": self.etag})
+            response.content_length = len(data)
+            await response.prepare(request)
+            try:
+                for i in range(min(len(data), 24)):
+                    await response.write(data[i : i + 1])
+                    self.bytes_sent += 1
+                    await asyncio.sleep(0.5)
+            except (ConnectionError, RuntimeError, asyncio.CancelledError):
+                return response  # the client hung up
+            request.transport.abort()
             return response
         if mode == "endless-200-length":  # claims 1 TiB
             response = web.StreamResponse(status=200, headers={"ETag": self.etag})

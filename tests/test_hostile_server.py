@@ -305,6 +305,22 @@ def test_opt_in_cache_streams_once_with_bounded_memory(server, tmp_path):
     assert list(tmp_path.iterdir()) == []  # the download is removed at exit
 
 
+def test_opt_in_cache_download_has_the_total_deadline(url, server, tmp_path):
+    # A server ignoring Range and dripping the whole body, a byte every 0.5 s: within the
+    # 5 s between-bytes limit, so only the total deadline can stop the download.
+    server.set("drip-200")
+    settings = {**FAST, "no_range": "cache", "cache_dir": str(tmp_path)}
+    options = {"intake_mrc": {**settings, "request_timeout": 1.5, "read_timeout": 5.0}}
+    start = time.monotonic()
+    with pytest.raises(StorageError, match="within 1.5 s") as info:
+        intake_mrc.open_mrc(url, storage_options=options)
+    assert "h.mrc" in str(info.value) and "request_timeout" in str(info.value)
+    assert 1.5 <= time.monotonic() - start < 1.5 + SLACK
+    assert server.requests == 2  # the refused ranged answer, then the one download
+    assert server.bytes_sent < 16
+    assert list(tmp_path.iterdir()) == []  # the partial download is removed
+
+
 def test_local_path_with_double_colon_is_a_local_file(tmp_path):
     path = write_mrc(tmp_path / "run::one.mrc", DATA)
     np.testing.assert_array_equal(intake_mrc.open_mrc(str(path)).read(), DATA)

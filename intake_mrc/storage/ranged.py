@@ -506,30 +506,36 @@ class RangedStore(FsspecStore):
                 self._cache = self._run(self._download)
 
     async def _download(self) -> LocalStore:
-        """The whole object, streamed once to a local file (bounded memory)."""
+        """The whole object, streamed once to a local file (bounded memory), within the
+        total deadline of one request (``request_timeout``: a server dripping its body
+        fails in bounded time, like every other request)."""
         folder = self.settings.cache_dir or tempfile.gettempdir()
         os.makedirs(folder, exist_ok=True)
         fd, path = tempfile.mkstemp(prefix="intake-mrc-", suffix=".download", dir=folder)
+        deadline = self.settings.request_timeout
         try:
             with os.fdopen(fd, "wb") as f:
-                answer = await self._open(0, None)
+                total = asyncio.timeout(deadline)
                 try:
-                    if answer.status != 200:
+                    async with total:
+                        answer, written = await self._stream_to(f)
+                except Transient as failure:  # cut, reset: reported, not retried
+                    raise StorageError(
+                        f"downloading the whole object failed: {failure}", self.name
+                    ) from None
+                except TimeoutError:
+                    if not total.expired():  # no byte within read_timeout
                         raise StorageError(
-                            f"downloading the whole object failed: HTTP {answer.status}",
+                            "downloading the whole object failed: no data for "
+                            f"{self.settings.read_timeout:g} s",
                             self.name,
-                        )
-                    assert answer.read is not None
-                    written = 0
-                    while True:
-                        async with asyncio.timeout(self.settings.read_timeout or None):
-                            piece = await answer.read(PIECE_NBYTES)
-                        if not piece:
-                            break
-                        f.write(piece)
-                        written += len(piece)
-                finally:
-                    answer.close()
+                        ) from None
+                    raise StorageError(
+                        f"downloading the whole object did not complete within {deadline:g} s "
+                        f"(request_timeout: raise it in storage_options[{SETTINGS_KEY!r}] for "
+                        "a large object on a slow link)",
+                        self.name,
+                    ) from None
             if answer.content_length is not None and written != answer.content_length:
                 raise StorageError(
                     f"download cut after {written} of {answer.content_length} bytes", self.name
@@ -548,6 +554,28 @@ class RangedStore(FsspecStore):
         except BaseException:
             _remove_quietly(path)
             raise
+
+    async def _stream_to(self, f: Any) -> tuple[Answer, int]:
+        """One GET of the whole object, its body written to ``f`` piece by piece: (the
+        answer, bytes written). Between pieces, at most ``read_timeout``."""
+        answer = await self._open(0, None)
+        try:
+            if answer.status != 200:
+                raise StorageError(
+                    f"downloading the whole object failed: HTTP {answer.status}", self.name
+                )
+            assert answer.read is not None
+            written = 0
+            while True:
+                async with asyncio.timeout(self.settings.read_timeout or None):
+                    piece = await answer.read(PIECE_NBYTES)
+                if not piece:
+                    break
+                f.write(piece)
+                written += len(piece)
+        finally:
+            answer.close()
+        return answer, written
 
 
 def _remove_quietly(path: str) -> None:
