@@ -130,7 +130,19 @@ class FsspecStore(ByteStore):
             self.fs.invalidate_cache(self.path)
         except Exception:  # noqa: BLE001 - a filesystem without a cache to drop
             pass
-        return self.fs.info(self.path)
+        try:
+            return self.fs.info(self.path)
+        except FileNotFoundError as error:
+            # fsspec's HTTP info says "not found" for any failure (a refused connection
+            # too): its cause tells another failure from a missing object.
+            cause = error.__cause__
+            if (
+                cause is not None
+                and not isinstance(cause, FileNotFoundError)
+                and getattr(cause, "status", None) not in (404, 410)
+            ):
+                raise cause from None
+            raise
 
     def _stat(self) -> None:
         """Size and version from one ``info`` of the object: the version reads are pinned to."""
