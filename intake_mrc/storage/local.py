@@ -1,18 +1,37 @@
-"""Local files: positioned reads into caller buffers, and memory maps."""
+"""Local files: positioned reads into caller buffers, and memory maps.
+
+Every read opens the file and compares what it opened (``fstat``: inode and size) with the
+file stat'ed when the store was made: a file swapped after discovery or open (for a
+symbolic link to a file elsewhere, or replaced by a rename) is ``ObjectChangedError``, not
+read. So the symbolic-link rule of discovery (``resolves_inside``) cannot be raced."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
-from ..errors import TruncatedFileError
+from ..errors import ObjectChangedError, TruncatedFileError
 from .base import ByteStore
 
 
 class LinkOutsideFolderError(FileNotFoundError):
     """A symbolic link beside a file leads out of its folder: not followed by discovery."""
+
+
+def resolves_inside(path: str, *folders: str) -> bool:
+    """Whether ``path``, after every symbolic link, lies in one of ``folders`` (each taken
+    after its own links) or below. The one rule for links met by DE discovery (the movie's
+    folder) and by the catalog glob (the folder scanned): a link leading out is not
+    followed, whatever it points to."""
+    target = os.path.realpath(path)
+    for folder in folders:
+        root = os.path.realpath(folder)
+        if os.path.commonpath([root, target]) == root:
+            return True
+    return False
 
 
 class LocalStore(ByteStore):
@@ -29,6 +48,11 @@ class LocalStore(ByteStore):
             raise IsADirectoryError(f"{self.path}: not a regular file")
         self._size = stat.st_size
         self._mtime = stat.st_mtime_ns
+        # The file this store was made for (after its links): what every read must open.
+        # Inode and size only: the device number of a network file system differs between
+        # the machines a pickled store travels to, and writes through a writable memmap
+        # change the modification time of the same file.
+        self._inode = stat.st_ino
 
     @property
     def basename(self) -> str:
@@ -41,8 +65,27 @@ class LocalStore(ByteStore):
     def token(self) -> str:
         return f"{self.path}:{self._size}:{self._mtime}"
 
+    def _open(self, mode: str = "rb", buffering: int = -1) -> Any:
+        """The file opened for reading, checked to be the one this store was made for."""
+        f = open(self.path, mode, buffering=buffering)
+        try:
+            stat = os.fstat(f.fileno())
+        except BaseException:
+            f.close()
+            raise
+        inode = getattr(self, "_inode", stat.st_ino)  # stores pickled before the check
+        if stat.st_ino != inode or stat.st_size != self._size:
+            f.close()
+            what = "another file" if stat.st_ino != inode else f"{stat.st_size} bytes"
+            raise ObjectChangedError(
+                f"the file changed since it was opened (its name now leads to {what}: "
+                "replaced, or swapped for a symbolic link); open it again",
+                self.name,
+            )
+        return f
+
     def head(self, nbytes: int) -> bytes:
-        with open(self.path, "rb") as f:
+        with self._open() as f:
             return f.read(nbytes)
 
     def read_runs_into(
@@ -50,7 +93,7 @@ class LocalStore(ByteStore):
     ) -> None:
         view = memoryview(out).cast("B")
         pos = 0
-        with open(self.path, "rb", buffering=0) as f:
+        with self._open(buffering=0) as f:
             for start, length in zip(starts, lengths, strict=False):
                 start, length = int(start), int(length)
                 f.seek(start)
@@ -70,12 +113,9 @@ class LocalStore(ByteStore):
         """Whether ``path`` (after every symbolic link) lies in this file's folder or below:
         the folder as given, or the one this file itself resolves to (a folder of links to
         an acquisition stored elsewhere keeps working; a link anywhere else does not)."""
-        target = os.path.realpath(path)
-        roots = {
-            os.path.realpath(os.path.dirname(self.path)),
-            os.path.dirname(os.path.realpath(self.path)),
-        }
-        return any(os.path.commonpath([root, target]) == root for root in roots)
+        return resolves_inside(
+            path, os.path.dirname(self.path), os.path.dirname(os.path.realpath(self.path))
+        )
 
     def sibling(self, name: str) -> LocalStore:
         """The file ``name`` beside this one. A symbolic link is followed only when its
@@ -110,4 +150,5 @@ class LocalStore(ByteStore):
                 self.name,
                 "data",
             )
-        return np.memmap(self.path, dtype=np.uint8, mode=mode, offset=offset, shape=(nbytes,))
+        with self._open("r+b" if mode == "r+" else "rb") as f:
+            return np.memmap(f, dtype=np.uint8, mode=mode, offset=offset, shape=(nbytes,))
