@@ -44,7 +44,14 @@ from .literal import intake2_literal, jinja_literal, map_strings, not_a_referenc
 from .progress import listing_progress, progress_bar
 from .storage import redact_url
 from .storage.local import resolves_inside
+from .storage.urls import ambiguous_chain, is_chained
 from .yamlwriter import to_yaml
+
+# Why a listed key holding "::" is left out where its URL would read as a chain.
+_CHAIN = (
+    "the key holds '::', which fsspec's URLs use between chained layers: its URL would "
+    "name another object, so it is left out of the catalog"
+)
 
 MRC_ENDINGS = (".mrc", ".mrcs", ".map", ".ccp4", ".rec", ".st", ".ali", ".preali")
 COMPRESSED_ENDINGS = (".gz", ".bz2")
@@ -179,6 +186,10 @@ def list_files(
         if info.get("type") == "directory" or not _wanted(basename(p)) or p in out:
             continue
         url = p if protocol in ("file", "local") else fs.unstrip_protocol(p)
+        if "::" in p and protocol not in ("file", "local") and is_chained(url):
+            # fsspec would split this URL at "::" and read another object: refused.
+            warnings.warn(f"{redact_url(url)}: {ambiguous_chain(url) or _CHAIN}", stacklevel=2)
+            continue
         urls.append(url)
         if info.get("size") is not None:
             sizes[url] = int(info["size"])

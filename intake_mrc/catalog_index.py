@@ -29,8 +29,9 @@ from .format.header import detect_compression
 from .format.summary import SUMMARY_HEAD_NBYTES, summarize_head
 from .progress import progress_bar
 from .storage import BACKOFF, RETRIES, redact_url
+from .storage.opener import url_to_fs
 from .storage.retry import _is_transient
-from .storage.urls import _describe, _with_defaults
+from .storage.urls import _describe, is_chained
 
 # Requests in flight at once. At 30 ms per request this is ~2,000 headers a second; servers
 # (S3 throttles near 5,500 GETs a second per prefix) and local ports take it comfortably.
@@ -125,9 +126,9 @@ def fetch_heads(
                 config = dict(options.get("config_kwargs") or {})
                 config.setdefault("max_pool_connections", concurrency)
                 group_options = {**options, "config_kwargs": config}
-            fs, _ = fsspec.core.url_to_fs(first, **_with_defaults(first, group_options))
-            if "::" in first:  # chained URLs: each resolved through its own chain
-                paths = [fsspec.core.url_to_fs(urls[i], **options)[1] for i in indices]
+            fs, _ = url_to_fs(first, group_options)
+            if is_chained(first):  # chained URLs: each resolved through its own chain
+                paths = [url_to_fs(urls[i], options)[1] for i in indices]
             else:
                 paths = [fs._strip_protocol(urls[i]) for i in indices]
             sub_ends = [ends[i] for i in indices]

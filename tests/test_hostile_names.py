@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 from intake.readers.entry import Catalog
 from mrcwriter import write_mrc
 
+import intake_mrc
 from intake_mrc.catalog import glob_catalog, write_catalog
 from intake_mrc.cli import main as cli_main
 
@@ -296,3 +297,61 @@ def test_env_template_in_s3_key_requests_that_key(s3fs_root, s3_server, s3_recor
     with pytest.raises(Exception) as info:  # noqa: PT011 - the message is what matters
         intake.open_catalog(str(written))[next(iter(intake.open_catalog(str(written))))].read()
     assert name in str(info.value) and S3_SECRET not in str(info.value)
+
+
+def test_s3_key_with_double_colon_reads_that_key(s3fs_root, s3_server, s3_recorded, tmp_path):
+    """``::`` joins layers in fsspec's URLs; an S3 key may hold it. A plain ``s3://`` URL is
+    never a chain (S3 wraps no layer), so the catalog's URL reads exactly that key, never
+    the object a split would name; a chain that would split a key is refused clearly."""
+    prefix = "s3://intake-mrc-test/colon-key/"
+    keys = ["a::b.mrc", "x.mrc::s3://intake-mrc-test/colon-key/b.mrc", "b.mrc", "a"]
+    # The last is a decoy (not an MRC name, so not listed): what "a::b.mrc" split would read.
+    paths = make_files(tmp_path, [f"f{i}.mrc" for i in range(len(keys))])
+    for path, key in zip(paths, keys, strict=True):
+        s3fs_root.put_file(str(path), prefix[len("s3://") :] + key)
+    s3fs_root.invalidate_cache()
+    paths = paths[:3]
+    options = {**s3_server["storage_options"], "client_kwargs": {"endpoint_url": s3_recorded.url}}
+    written = tmp_path / "colon-v2.yaml"
+    write_catalog(prefix, str(written), options)
+    legacy = tmp_path / "colon-legacy.yaml"
+    write_catalog(prefix, str(legacy), options, form="legacy")
+    s3_recorded.paths.clear()
+    for cat, is_legacy in (
+        (glob_catalog(prefix, storage_options=options), False),
+        (intake.open_catalog(str(written)), False),
+        (intake.open_catalog(str(legacy)), True),
+        (intake.open_mrc_glob(prefix, storage_options=options), True),
+    ):
+        check_reads(cat, paths, is_legacy)
+    wanted = {"/intake-mrc-test/colon-key/" + quote(key, safe="/") for key in keys[:3]}
+    gets = [p.split("?")[0] for p in s3_recorded.paths if "colon-key/" in p]
+    assert gets and set(gets) == wanted, gets
+    # The URL as a user types it reads the same key.
+    f = intake_mrc.open_mrc(prefix + keys[1], storage_options=options)
+    assert int(f.read().ravel()[0]) == 1
+    # In a chain the key would be split: refused, naming it, nothing read.
+    s3_recorded.paths.clear()
+    chained = {"s3": {k: v for k, v in options.items()}}
+    with pytest.raises(intake_mrc.StorageError, match="holds '::'") as info:
+        intake_mrc.open_mrc("simplecache::" + prefix + keys[0], storage_options=chained)
+    assert "colon-key/a::b.mrc" in str(info.value)
+    assert s3_recorded.paths == []
+
+
+def test_listed_key_with_double_colon_in_a_chain_form_is_left_out_with_a_warning():
+    """A filesystem whose URLs are chains where a key holds ``::`` (memory://): its entry
+    would read another object, so the glob leaves it out and names it."""
+    import fsspec
+
+    from intake_mrc.catalog import list_files
+
+    fs = fsspec.filesystem("memory")
+    fs.pipe_file("/colon-glob/a::b.mrc", b"x")  # a path, not a URL: fsspec would split it
+    fs.pipe_file("/colon-glob/c.mrc", b"y")
+    try:
+        with pytest.warns(UserWarning, match=r"colon-glob/a::b\.mrc.*'::'"):
+            urls, _ = list_files("memory://colon-glob/")
+        assert urls == ["memory:///colon-glob/c.mrc"]
+    finally:
+        fs.rm("/colon-glob", recursive=True)

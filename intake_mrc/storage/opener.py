@@ -15,12 +15,13 @@ from typing import Any
 import fsspec
 from fsspec.implementations.local import LocalFileSystem
 
+from ..errors import StorageError
 from .base import ByteStore
 from .fileobj import FileObjectStore
 from .local import LocalStore
 from .remote import FsspecStore
 from .settings import SETTINGS_KEY, ReadSettings, split_settings
-from .urls import S3_ATTEMPTS_PER_CALL, _with_defaults, redact_url
+from .urls import S3_ATTEMPTS_PER_CALL, _with_defaults, ambiguous_chain, is_chained, redact_url
 
 
 def _protocols(fs: fsspec.AbstractFileSystem) -> set[str]:
@@ -56,6 +57,22 @@ def _http_settings(settings: ReadSettings, options: dict[str, Any], given: bool)
             settings, read_timeout=float(timeout), connect_timeout=min(float(timeout), 10.0)
         )
     return settings
+
+
+def url_to_fs(url: str, storage_options: dict[str, Any]) -> tuple[Any, str]:
+    """The filesystem (with our protocol defaults) and path of ``url``, as fsspec's
+    ``url_to_fs``, except that a plain S3 or HTTP URL is never split at ``::`` (it is part of
+    the key: ``s3://b/a::b.mrc`` reads the key ``a::b.mrc``), and a chain that would split a
+    key there is refused (``StorageError``) instead of reading another object."""
+    options = _with_defaults(url, storage_options)
+    why = ambiguous_chain(url)
+    if why:
+        raise StorageError(why, redact_url(url))
+    if "::" in url and not is_chained(url):
+        cls = fsspec.get_filesystem_class(url.split("://", 1)[0].lower())
+        fs = cls(**{**cls._get_kwargs_from_urls(url), **options})
+        return fs, cls._strip_protocol(url)
+    return fsspec.core.url_to_fs(url, **options)
 
 
 def open_store(
@@ -97,11 +114,11 @@ def open_store(
         # fsspec would split "file:///d/a::b.mrc" at "::" (intake 2 writes {CATALOG_DIR}
         # as a file:// URL).
         return LocalStore(url[len("file://") :])
-    chained = "::" in url
+    chained = is_chained(url)
     if not chained and url.split("://", 1)[0].lower() in ("http", "https"):
         explicit = isinstance(given, dict) and "read_timeout" in given
         settings = _http_settings(settings, storage_options, given=explicit)
-    fs, path = fsspec.core.url_to_fs(url, **_with_defaults(url, storage_options))
+    fs, path = url_to_fs(url, storage_options)
     if isinstance(fs, LocalFileSystem):
         return LocalStore(path)
     return _remote_store(fs, path, redact_url(url), settings, chained)

@@ -58,7 +58,9 @@ def unknown_storage_options(url: str, storage_options: dict[str, Any]) -> list[s
     """Descriptions of the options ``url``'s filesystem would not understand, with the
     closest known name; empty when all are known or the URL is chained (options are then
     per protocol, and fsspec dispatches them)."""
-    if not storage_options or "::" in url:
+    from .urls import is_chained
+
+    if not storage_options or is_chained(url):
         return []
     protocol = url.split("://", 1)[0] if "://" in url else "file"
     known = known_storage_options(protocol)

@@ -90,9 +90,45 @@ _PROTOCOL_DEFAULTS = {
 }
 
 
+# Protocols whose filesystem cannot wrap another layer: in fsspec's chained URLs
+# (``outer::inner``) they come last, so a URL starting with one of them is never a chain,
+# and a ``::`` in it belongs to the key or path (S3 keys and HTTP paths may hold ``::``).
+LEAF_PROTOCOLS = ("s3", "s3a", "http", "https")
+
+
+def _starts_with_leaf(piece: str) -> bool:
+    return piece.split("://", 1)[0].lower() in LEAF_PROTOCOLS and "://" in piece
+
+
+def is_chained(url: str) -> bool:
+    """Whether ``url`` is an fsspec chain (``simplecache::s3://...``): it holds ``::`` and
+    does not start with a protocol that cannot wrap another layer (``s3://b/a::b.mrc`` is
+    the key ``a::b.mrc``, not a chain)."""
+    return "::" in url and not _starts_with_leaf(url)
+
+
+def ambiguous_chain(url: str) -> str | None:
+    """Why a chained ``url`` cannot be read as meant, or None. fsspec splits a chain at
+    every ``::``: after an S3 or HTTP layer (which wraps nothing) a ``::`` can only be part
+    of its key, which a chain cannot express; reading it would name another object."""
+    if not is_chained(url):
+        return None
+    pieces = url.split("::")
+    for k, piece in enumerate(pieces[:-1]):
+        if _starts_with_leaf(piece):
+            key = "::".join(pieces[k:])
+            return (
+                f"the key or path {redact_url(key)!r} holds '::', which fsspec's chained URLs "
+                "use between layers: it cannot be read through a chain (read it by its plain "
+                "s3:// or http(s):// URL)"
+            )
+    return None
+
+
 def _with_defaults(url: str, storage_options: dict[str, Any]) -> dict[str, Any]:
     """Protocol defaults for a plain or chained URL (per-protocol options when chained)."""
-    protocols = [part.split("://")[0] if "://" in part else "file" for part in url.split("::")]
+    pieces = url.split("::") if is_chained(url) else [url]
+    protocols = [part.split("://")[0] if "://" in part else "file" for part in pieces]
     if len(protocols) == 1:
         fix = _PROTOCOL_DEFAULTS.get(protocols[0])
         return fix(storage_options) if fix else storage_options
