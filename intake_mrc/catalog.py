@@ -148,8 +148,9 @@ def list_files(
     options = dict(storage_options or {})
     if basename(clean_url(urlpath)).lower().endswith("_info.txt"):
         urls = _list_from_info(urlpath, options)
-        if "://" not in urlpath and "::" not in urlpath:
-            out = _links_out(urls, os.path.dirname(os.path.abspath(urlpath)), follow_symlinks)
+        if "://" not in urlpath and "::" not in urlpath:  # the info file itself was named
+            folder = os.path.dirname(os.path.abspath(urlpath))
+            out = _links_out([u for u in urls if u != urlpath], folder, follow_symlinks)
             urls = [u for u in urls if u not in out]
         return urls, {}
     fs, path = fsspec.core.url_to_fs(urlpath, **options)

@@ -62,6 +62,18 @@ def test_glob_leaves_out_links_leading_out_of_the_folder(shared):
     assert "leakdir/secret.mrc" in _names(urls, shared)
 
 
+def test_info_file_listing_leaves_out_links_out_of_its_folder(tmp_path):
+    acq = write_acquisition(tmp_path / "acq", scan=(5, 3), external_names=())
+    outside = write_mrc(tmp_path / "secret.mrc", np.full((1, 3, 5), 9, np.float32))
+    (leaked, _), (kept, _) = acq["virtual"].values()
+    leaked.unlink()
+    leaked.symlink_to(outside)  # a name the info file lists, leading out of the folder
+    info = str(acq["paths"]["info"])
+    with pytest.warns(UserWarning, match=leaked.name):
+        urls, _ = list_files(info)
+    assert str(kept) in urls and info in urls and str(leaked) not in urls
+
+
 def test_catalogs_hold_no_entry_for_a_link_out(shared, tmp_path):
     with pytest.warns(UserWarning, match="leak"):
         cat = glob_catalog(str(shared))

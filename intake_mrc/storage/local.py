@@ -1,9 +1,9 @@
 """Local files: positioned reads into caller buffers, and memory maps.
 
-Every read opens the file and compares what it opened (``fstat``: inode and size) with the
-file stat'ed when the store was made: a file swapped after discovery or open (for a
-symbolic link to a file elsewhere, or replaced by a rename) is ``ObjectChangedError``, not
-read. So the symbolic-link rule of discovery (``resolves_inside``) cannot be raced."""
+Every read opens the file and compares what it opened (``fstat``: its inode) with the file
+stat'ed when the store was made: a file swapped after discovery or open (for a symbolic
+link to a file elsewhere, or replaced by a rename) is ``ObjectChangedError``, not read. So
+the symbolic-link rule of discovery (``resolves_inside``) cannot be raced."""
 
 from __future__ import annotations
 
@@ -49,9 +49,9 @@ class LocalStore(ByteStore):
         self._size = stat.st_size
         self._mtime = stat.st_mtime_ns
         # The file this store was made for (after its links): what every read must open.
-        # Inode and size only: the device number of a network file system differs between
-        # the machines a pickled store travels to, and writes through a writable memmap
-        # change the modification time of the same file.
+        # The inode only: the device number of a network file system differs between the
+        # machines a pickled store travels to, writes through a writable memmap change the
+        # modification time, and a movie still being written grows (the same file).
         self._inode = stat.st_ino
 
     @property
@@ -74,11 +74,10 @@ class LocalStore(ByteStore):
             f.close()
             raise
         inode = getattr(self, "_inode", stat.st_ino)  # stores pickled before the check
-        if stat.st_ino != inode or stat.st_size != self._size:
+        if stat.st_ino != inode:
             f.close()
-            what = "another file" if stat.st_ino != inode else f"{stat.st_size} bytes"
             raise ObjectChangedError(
-                f"the file changed since it was opened (its name now leads to {what}: "
+                "the file changed since it was opened (its name now leads to another file: "
                 "replaced, or swapped for a symbolic link); open it again",
                 self.name,
             )

@@ -201,7 +201,7 @@ class FsspecStore(ByteStore):
             raise ObjectChangedError(
                 "the object was deleted since it was opened", self.name
             ) from None
-        now, size = version_fields(info), int(info.get("size") or 0)
+        now, size = version_fields(info), info.get("size")
         changed = ""
         if now != self._pinned:
             before, after = dict(self._pinned or ()), dict(now)
@@ -209,7 +209,7 @@ class FsspecStore(ByteStore):
                 if before.get(key) != after.get(key):
                     changed = f"{key} {before.get(key)!r} at open, now {after.get(key)!r}"
                     break
-        elif self._size is not None and size != self._size:
+        elif self._size is not None and size is not None and int(size) != self._size:
             changed = f"size {self._size} at open, now {size}"
         if changed:
             raise ObjectChangedError(
