@@ -104,23 +104,30 @@ def test_memory_object_rewritten_after_open_is_detected(mrc_bytes):
         fs.rm(url)
 
 
-def test_blockcache_s3_object_rewritten_after_open_is_detected(s3, s3_server, proxy, mrc_bytes):
-    """A layer that reads ranges on demand: every chunk read costs one HEAD (the check)."""
-    _put(s3, f"{BUCKET}/block/p.mrc", mrc_bytes)
+def test_blockcache_s3_object_rewritten_after_open_is_detected(s3, s3_server, proxy, tmp_path):
+    """A layer that reads blocks on demand: a chunk whose blocks are local costs nothing; one
+    that fetches a block costs one HEAD more (the check), and a rewrite is detected there."""
+    big = RNG.integers(0, 60000, size=(32, 64, 64)).astype(np.uint16)  # 32 blocks of 8 KiB
+    raw = write_mrc(tmp_path / "big.mrc", big).read_bytes()
+    _put(s3, f"{BUCKET}/block/p.mrc", raw)
     url = f"blockcache::s3://{BUCKET}/block/p.mrc"
-    proxy.set(None)
-    f = intake_mrc.open_mrc(url, _chained(proxy.url))
+    # 16 KiB blocks: the header read holds frames 0-7, the rest is fetched when read.
+    f = intake_mrc.open_mrc(url, _chained(proxy.url, default_block_size=16384))
     frames = f.to_dask(chunks=1)
     proxy.set(None)
-    for k in range(3):
-        np.testing.assert_array_equal(frames[k].compute(), DATA[k])
-    # The blocks were fetched at open (s3fs's 50 MiB block); each chunk: one HEAD.
-    assert proxy.requests == 3
-    _put(s3, f"{BUCKET}/block/p.mrc", _changed(mrc_bytes, 3))
+    np.testing.assert_array_equal(frames[2].compute(), big[2])
+    assert proxy.requests == 0  # local blocks: no request, no check
+    np.testing.assert_array_equal(frames[20].compute(), big[20])
+    assert proxy.requests == 2  # the block, then one HEAD
+    changed = bytearray(raw)
+    changed[1024:] = (big ^ 3).tobytes()
+    _put(s3, f"{BUCKET}/block/p.mrc", bytes(changed))
     with pytest.raises(ObjectChangedError, match="blockcache::s3://") as info:
-        frames[5].compute()
+        frames[25].compute()
     assert "ETag" in str(info.value)
     assert S3_SECRET not in str(info.value)
+    # Blocks fetched before the rewrite stay the opened version (stale, not mixed).
+    np.testing.assert_array_equal(frames[3].compute(), big[3])
 
 
 _WORKER = textwrap.dedent(

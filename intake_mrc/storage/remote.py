@@ -181,15 +181,32 @@ class FsspecStore(ByteStore):
         if self._pinned is None:
             self._stat()
 
-    def _reads_local_copy(self) -> bool:
-        """Whether a read is served from a whole-file cache layer's local copy (nothing
-        remote is reached: no check is needed, and none is paid for)."""
-        from fsspec.implementations.cached import WholeFileCacheFileSystem
+    def _reads_local_copy(self, ranges: list[tuple[int, int]]) -> bool:
+        """Whether a read of ``ranges`` is served from a cache layer's local copy: a
+        whole-file cache holding the file, or a block cache holding every block the ranges
+        touch (nothing remote is reached: no check is needed, and none is paid for). Those
+        copies were made by reads checked after them, so they hold the pinned version."""
+        from fsspec.implementations.cached import CachingFileSystem, WholeFileCacheFileSystem
 
-        if not isinstance(self.fs, WholeFileCacheFileSystem):
+        if not isinstance(self.fs, CachingFileSystem):
             return False
         try:
-            return bool(self.fs._check_file(self._read_path))
+            found = self.fs._check_file(self._read_path)
+            if not found or isinstance(self.fs, WholeFileCacheFileSystem):
+                return bool(found)
+            detail = found[0]
+            blocks, blocksize = detail.get("blocks"), detail.get("blocksize")
+            if blocks is True:
+                return True
+            if not blocksize or not isinstance(blocks, set | list | tuple):
+                return False
+            need = {
+                k
+                for start, end in ranges
+                if end > start
+                for k in range(start // blocksize, (end - 1) // blocksize + 1)
+            }
+            return need <= set(blocks)
         except Exception:  # noqa: BLE001 - unknown: check
             return False
 
@@ -218,11 +235,12 @@ class FsspecStore(ByteStore):
                 self.name,
             )
 
-    def _checked(self, read: Any) -> Any:
-        """``read()``, pinned: the version recorded before the first read, and compared
-        after any read that reached the remote object (unless S3 serves a named version)."""
+    def _checked(self, read: Any, ranges: list[tuple[int, int]]) -> Any:
+        """``read()`` of ``ranges``, pinned: the version recorded before the first read, and
+        compared after any read that reached the remote object (unless S3 serves a named
+        version)."""
         self._pin()
-        remote = self._read_path == self.path and not self._reads_local_copy()
+        remote = self._read_path == self.path and not self._reads_local_copy(ranges)
         result = read()
         if remote:
             self._check_unchanged()
@@ -273,7 +291,8 @@ class FsspecStore(ByteStore):
         data = self._checked(
             lambda: self._with_retries(
                 lambda: self.fs.cat_file(self._read_path, start=0, end=nbytes)
-            )
+            ),
+            [(0, min(nbytes, self._size or nbytes))],
         )
         if len(data) > nbytes:
             raise StorageError(
@@ -339,12 +358,12 @@ class FsspecStore(ByteStore):
         first = next(batches, None)
         if first is None:
             return np.empty(0, dtype=np.uint8)
-        answers = self._checked(lambda: self._fetch_batch(*first))
+        answers = self._checked_batch(first)
         out = np.empty(int(sum(lengths)), dtype=np.uint8)
         view = memoryview(out).cast("B")
         pos = self._copy(answers, view, 0)
         for batch in batches:
-            pos = self._copy(self._checked(lambda b=batch: self._fetch_batch(*b)), view, pos)
+            pos = self._copy(self._checked_batch(batch), view, pos)
         return out
 
     def read_runs_into(
@@ -353,7 +372,14 @@ class FsspecStore(ByteStore):
         view = memoryview(out).cast("B")
         pos = 0
         for batch in self._batches(starts, lengths):
-            pos = self._copy(self._checked(lambda b=batch: self._fetch_batch(*b)), view, pos)
+            pos = self._copy(self._checked_batch(batch), view, pos)
+
+    def _checked_batch(self, batch: tuple[list[int], list[int]]) -> list[bytes]:
+        """One batch of ranges fetched, pinned (``_checked``)."""
+        starts, ends = batch
+        return self._checked(
+            lambda: self._fetch_batch(starts, ends), list(zip(starts, ends, strict=True))
+        )
 
     def _fetch_batch(self, starts: list[int], ends: list[int]) -> list[bytes]:
         """The ranges' bytes, fetched concurrently, each length checked; transient failures
