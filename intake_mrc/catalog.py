@@ -44,6 +44,7 @@ from .literal import intake2_literal, jinja_literal, map_strings, not_a_referenc
 from .progress import listing_progress, progress_bar
 from .storage import redact_url
 from .storage.local import resolves_inside
+from .storage.opener import url_to_fs
 from .storage.urls import ambiguous_chain, is_chained
 from .yamlwriter import to_yaml
 
@@ -153,7 +154,8 @@ def list_files(
             out = _links_out([u for u in urls if u != urlpath], folder, follow_symlinks)
             urls = [u for u in urls if u not in out]
         return urls, {}
-    fs, path = fsspec.core.url_to_fs(urlpath, **options)
+    # A prefix holding "::" after s3:// is part of the key, not a chain (see url_to_fs).
+    fs, path = url_to_fs(urlpath, options, defaults=False)
     if isinstance(fs, LocalFileSystem) and not fsspec.core.has_magic(path) and os.path.isdir(path):
         return _list_local_tree(path, follow_symlinks)
     try:

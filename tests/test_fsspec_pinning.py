@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 from conftest import S3_KEY, S3_SECRET, free_port
 from faultproxy import FaultProxy
+from hostileserver import HostileServer
 from mrcwriter import write_mrc
 
 import intake_mrc
@@ -128,6 +129,30 @@ def test_blockcache_s3_object_rewritten_after_open_is_detected(s3, s3_server, pr
     assert S3_SECRET not in str(info.value)
     # Blocks fetched before the rewrite stay the opened version (stale, not mixed).
     np.testing.assert_array_equal(frames[3].compute(), big[3])
+
+
+def test_blockcache_http_object_rewritten_after_open_is_detected(tmp_path):
+    """The same over HTTP (a server that answers GET only, no listing): the check is the
+    inner layer's info (a HEAD, here a GET's headers), never a listing of the folder."""
+    big = RNG.integers(0, 60000, size=(32, 64, 64)).astype(np.uint16)
+    raw = write_mrc(tmp_path / "big.mrc", big).read_bytes()
+    server = HostileServer(free_port(), raw).start()
+    try:
+        url = f"blockcache::{server.url}/data/big.mrc"
+        f = intake_mrc.open_mrc(url, {"http": {"block_size": 16384}, "intake_mrc": FAST})
+        frames = f.to_dask(chunks=1)
+        server.set(None)
+        np.testing.assert_array_equal(frames[2].compute(), big[2])
+        assert server.requests == 0  # local blocks: no request, no check
+        np.testing.assert_array_equal(frames[20].compute(), big[20])
+        assert server.requests >= 2  # the block and the check
+        changed = bytearray(raw)
+        changed[1024:] = (big ^ 5).tobytes()
+        server.replace(bytes(changed))
+        with pytest.raises(ObjectChangedError, match=r"blockcache::http://127\.0\.0\.1"):
+            frames[26].compute()
+    finally:
+        server.stop()
 
 
 _WORKER = textwrap.dedent(

@@ -330,6 +330,14 @@ def test_s3_key_with_double_colon_reads_that_key(s3fs_root, s3_server, s3_record
     # The URL as a user types it reads the same key.
     f = intake_mrc.open_mrc(prefix + keys[1], storage_options=options)
     assert int(f.read().ravel()[0]) == 1
+    # A prefix holding "::" lists (and reads) its keys too.
+    from intake_mrc.catalog import list_files
+
+    s3fs_root.put_file(str(paths[0]), "intake-mrc-test/colon-pre::fix/c.mrc")
+    s3fs_root.invalidate_cache()
+    listed, _ = list_files("s3://intake-mrc-test/colon-pre::fix/", options)
+    assert listed == ["s3://intake-mrc-test/colon-pre::fix/c.mrc"]
+    assert int(intake_mrc.open_mrc(listed[0], storage_options=options).read().ravel()[0]) == 0
     # In a chain the key would be split: refused, naming it, nothing read.
     s3_recorded.paths.clear()
     chained = {"s3": {k: v for k, v in options.items()}}

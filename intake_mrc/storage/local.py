@@ -8,6 +8,7 @@ the symbolic-link rule of discovery (``resolves_inside``) cannot be raced."""
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Sequence
 from typing import Any
 
@@ -49,10 +50,12 @@ class LocalStore(ByteStore):
         self._size = stat.st_size
         self._mtime = stat.st_mtime_ns
         # The file this store was made for (after its links): what every read must open.
-        # The inode only: the device number of a network file system differs between the
-        # machines a pickled store travels to, writes through a writable memmap change the
-        # modification time, and a movie still being written grows (the same file).
+        # The inode only: writes through a writable memmap change the modification time,
+        # and a movie still being written grows (the same file). Compared on this machine
+        # only: device and inode numbers of some network file systems (CIFS without server
+        # inode numbers) differ between the machines a pickled store travels to.
         self._inode = stat.st_ino
+        self._host = socket.gethostname()
 
     @property
     def basename(self) -> str:
@@ -74,7 +77,7 @@ class LocalStore(ByteStore):
             f.close()
             raise
         inode = getattr(self, "_inode", stat.st_ino)  # stores pickled before the check
-        if stat.st_ino != inode:
+        if stat.st_ino != inode and getattr(self, "_host", None) == socket.gethostname():
             f.close()
             raise ObjectChangedError(
                 "the file changed since it was opened (its name now leads to another file: "

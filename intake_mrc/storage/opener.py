@@ -59,12 +59,13 @@ def _http_settings(settings: ReadSettings, options: dict[str, Any], given: bool)
     return settings
 
 
-def url_to_fs(url: str, storage_options: dict[str, Any]) -> tuple[Any, str]:
-    """The filesystem (with our protocol defaults) and path of ``url``, as fsspec's
-    ``url_to_fs``, except that a plain S3 or HTTP URL is never split at ``::`` (it is part of
-    the key: ``s3://b/a::b.mrc`` reads the key ``a::b.mrc``), and a chain that would split a
-    key there is refused (``StorageError``) instead of reading another object."""
-    options = _with_defaults(url, storage_options)
+def url_to_fs(url: str, storage_options: dict[str, Any], defaults: bool = True) -> tuple[Any, str]:
+    """The filesystem and path of ``url``, as fsspec's ``url_to_fs``, except that a plain S3
+    or HTTP URL is never split at ``::`` (it is part of the key: ``s3://b/a::b.mrc`` reads
+    the key ``a::b.mrc``), and a chain that would split a key there is refused
+    (``StorageError``) instead of reading another object. ``defaults``: with our protocol
+    defaults for reads (timeouts, one attempt per call: our layer retries)."""
+    options = _with_defaults(url, storage_options) if defaults else storage_options
     why = ambiguous_chain(url)
     if why:
         raise StorageError(why, redact_url(url))

@@ -5,7 +5,8 @@ Reads are pinned to the version seen at open, as far as the filesystem states on
 version fields of ``fs.info`` (ETag, VersionId, generation, Last-Modified, mtime, created...,
 and the size) are recorded before the first read and compared again after every read that
 reached the remote object (fsspec's caching layers compare ``ukey`` the same way). A read
-served from a whole-file cache layer's local copy (``simplecache::``, ``filecache::``) reached
+served from a cache layer's local copy (a whole-file cache, ``simplecache::`` /
+``filecache::``, holding the file; a ``blockcache::`` holding every block read) reached
 nothing remote and costs no check; any other read costs one ``info`` after it. When the
 innermost layer is a version-aware s3fs and the object has a version id, every GET names
 that version instead (S3 serves the opened version; no check is needed). An object that
@@ -125,13 +126,22 @@ class FsspecStore(ByteStore):
         return self._size
 
     def _fresh_info(self) -> dict[str, Any]:
-        """The object's ``info`` from the filesystem, not from a listing cache."""
+        """The object's ``info`` from the filesystem, not from a listing cache. Below a cache
+        layer, from the layer it caches: fsspec's cache layers state ``info`` by listing the
+        folder, which a web server may not allow (a HEAD answers)."""
+        from fsspec.implementations.cached import CachingFileSystem
+
+        fs = self.fs
+        while isinstance(fs, CachingFileSystem) and isinstance(
+            getattr(fs, "fs", None), fsspec.AbstractFileSystem
+        ):
+            fs = fs.fs
         try:
-            self.fs.invalidate_cache(self.path)
+            fs.invalidate_cache(self.path)
         except Exception:  # noqa: BLE001 - a filesystem without a cache to drop
             pass
         try:
-            return self.fs.info(self.path)
+            return fs.info(self.path)
         except FileNotFoundError as error:
             # fsspec's HTTP info says "not found" for any failure (a refused connection
             # too): its cause tells another failure from a missing object.
