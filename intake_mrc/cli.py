@@ -551,6 +551,11 @@ def add_refs(sub: Any) -> None:
 def run_refs(args: argparse.Namespace) -> int:
     from .references import PARQUET_ADVISED_CHUNKS, n_chunks, references_for, write_references
 
+    if args.parquet and args.zarr_format != 2:
+        raise UsageError(
+            "--parquet writes kerchunk's parquet form, which holds zarr v2 metadata only: "
+            "use --zarr-format 2 (the default) with --parquet"
+        )
     kwargs = open_kwargs(args)
     refs = references_for(
         args.url,

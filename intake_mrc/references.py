@@ -442,6 +442,12 @@ def write_references(
         with open(path, "w", encoding="utf-8") as out:
             json.dump(refs, out, separators=(",", ":"))
         return
+    if "zarr.json" in refs["refs"]:
+        # fsspec's LazyReferenceMapper reads .zarray for each array's chunk grid.
+        raise ValueError(
+            "kerchunk's parquet form holds zarr v2 metadata only: make the references with "
+            "zarr_format=2, or write zarr v3 references as JSON"
+        )
     import fsspec
     from fsspec.implementations.reference import LazyReferenceMapper
 

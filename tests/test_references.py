@@ -373,3 +373,17 @@ def test_cli_refs_frames_per_chunk_must_be_positive(tmp_path, capsys, value):
         )
     assert exit_.value.code == 2 and "argument --frames-per-chunk" in capsys.readouterr().err
     assert not (tmp_path / "r.json").exists()
+
+
+def test_parquet_form_is_zarr_v2_only_and_says_so(tmp_path, capsys):
+    # --parquet --zarr-format 3 ended in "error: 'data/.zarray'" after making the folder.
+    folder = tmp_path / "refs.parq"
+    code = cli_main(["refs", str(DE_MOVIE), "-o", str(folder), "--parquet", "--zarr-format", "3"])
+    assert code == 2 and "--zarr-format 2" in capsys.readouterr().err
+    assert not folder.exists()
+    from intake_mrc.references import write_references
+
+    refs = to_references(intake_mrc.open_mrc(DE_MOVIE), zarr_format=3)
+    with pytest.raises(ValueError, match="zarr v2"):
+        write_references(refs, str(folder), parquet=True)
+    assert not folder.exists()
