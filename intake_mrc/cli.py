@@ -111,6 +111,28 @@ def _chunks(text: str) -> Any:
         ) from None
 
 
+def check_output(output: str, url: str) -> None:
+    """Our outputs (PNG, references, catalogs) never replace MRC data: ``-o`` naming the
+    input file, or an existing file that is MRC (the 'MAP ' id, or an MRC name), is a usage
+    error before any work (`preview movie.mrc -o movie.mrc` replaced the data with a PNG)."""
+    import os
+
+    if not os.path.isfile(output):
+        return
+    from .catalog import is_mrc_name
+
+    same = os.path.isfile(url) and os.path.samefile(output, url)
+    with open(output, "rb") as existing:
+        head = existing.read(HEADER_ID_END)
+    if same or head[208:211] == b"MAP" or is_mrc_name(os.path.basename(output)):
+        what = "is the input MRC file" if same else "is an MRC file"
+        raise UsageError(f"-o {output} {what}; choose another name for the output")
+
+
+# The 'MAP ' id of an MRC header ends at this byte.
+HEADER_ID_END = 212
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -490,6 +512,7 @@ def run_catalog(args: argparse.Namespace) -> int:
     from .catalog import write_catalog
 
     check_storage_options(args.url, args.storage_options)
+    check_output(args.output, args.url)
     n = write_catalog(
         args.url,
         args.output,
@@ -551,6 +574,7 @@ def add_refs(sub: Any) -> None:
 def run_refs(args: argparse.Namespace) -> int:
     from .references import PARQUET_ADVISED_CHUNKS, n_chunks, references_for, write_references
 
+    check_output(args.output, args.url)
     if args.parquet and args.zarr_format != 2:
         raise UsageError(
             "--parquet writes kerchunk's parquet form, which holds zarr v2 metadata only: "
@@ -612,6 +636,7 @@ def run_preview(args: argparse.Namespace) -> int:
     from .api import open_mrc
     from .preview import preview
 
+    check_output(args.output, args.url)
     f = open_mrc(args.url, **open_kwargs(args))
     shown = preview(
         f,

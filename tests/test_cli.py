@@ -360,3 +360,26 @@ def test_validate_remote_is_one_ranged_read(http_server, http_upload, capsys, tm
     assert code == 0, out
     gets = [rng for method, _, rng in http_server.requests if method == "GET"]
     assert len(gets) == 1 and http_server.bytes_requested() <= FIRST_READ_NBYTES, gets
+
+
+@pytest.mark.parametrize("command", ["refs", "preview", "catalog"])
+def test_output_never_replaces_mrc_data(tmp_path, capsys, command):
+    # `intake-mrc preview movie.mrc -o movie.mrc` replaced the data with a PNG (refs with
+    # JSON; catalog -o on a map of the folder with YAML).
+    folder = tmp_path / "data"
+    folder.mkdir()
+    source = folder / "EMD-3197.map"
+    shutil.copy(MRCFILE_TESTS / "EMD-3197.map", source)
+    other = folder / "other.mrc"  # an MRC file that is not the input
+    shutil.copy(MRCFILE_TESTS / "EMD-3197.map", other)
+    before = source.read_bytes()
+    url = str(folder if command == "catalog" else source)
+    for target in (source, other):
+        code, _, err = run([command, url, "-o", str(target)], capsys)
+        assert code == 2 and "MRC" in err and str(target) in err, err
+        assert target.read_bytes() == before
+    # An earlier output of ours is replaced as usual.
+    earlier = tmp_path / "earlier.out"
+    earlier.write_text("old")
+    code, _, err = run([command, url, "-o", str(earlier)], capsys)
+    assert code == 0 and earlier.read_bytes() != b"old", err
