@@ -60,7 +60,8 @@ class Preview:
     """What a preview shows: ``kind`` (image, stack sum, central slice, 4D-STEM), ``source``
     (what was read: all frames, a strided sample, a saved virtual image), ``caption`` (the
     text under the picture), ``frames_read``, the PNG ``path`` (None when not written) and
-    ``pixel_stride`` (frames larger than the picture: every n-th row and column read)."""
+    ``pixel_stride`` (frames larger than the picture: every n-th row and column drawn, and
+    read so when a frame is larger than the read budget)."""
 
     kind: str
     source: str
@@ -68,7 +69,7 @@ class Preview:
     frames_read: int
     path: str | None = None
     png: bytes = field(default=b"", repr=False)
-    pixel_stride: int = 1  # every n-th row and column of a frame read and drawn
+    pixel_stride: int = 1  # every n-th row and column of a frame drawn
 
 
 def _require_matplotlib() -> Any:
@@ -104,6 +105,16 @@ def _pixel_stride(f: MRCFile, dpi: int) -> int:
     (a 12000 x 12000 image was read whole and drawn at full size: 12 GB, two minutes)."""
     layout = f.frame_array.layout
     return max(1, math.ceil(max(layout.ny, layout.nx) / (DISPLAY_INCHES * dpi)))
+
+
+def _thinned(panel: tuple[Any, ...], limit: int) -> tuple[Any, ...]:
+    """A panel drawn from at most ``limit`` pixels a side (every n-th row and column), its
+    scale bar kept true: drawing a 12000 x 12000 image took 12 GB."""
+    image, axis, label, log = panel
+    step = max(1, math.ceil(max(image.shape, default=1) / limit))
+    if step == 1:
+        return panel
+    return (image[::step, ::step], _strided_axis(axis, step), label, log)
 
 
 def _strided_axis(axis: dict[str, Any], stride: int) -> dict[str, Any]:
@@ -388,15 +399,18 @@ def render(
     budget = int(budget)
     _require_matplotlib()
     stride = _pixel_stride(f, dpi)
+    # A frame within the budget is read whole (one ranged read; every n-th row would be one
+    # request per row) and thinned for drawing; a larger one is read every n-th row.
+    read_stride = stride if _frame_nbytes(f) > budget else 1
     if f.ndim == 2:
-        image = _compute(f.to_dask()[::stride, ::stride])
-        panels: list = [(image, _strided_axis(f.axes[-1], stride), "image", False)]
+        image = _compute(f.to_dask()[::read_stride, ::read_stride])
+        panels: list = [(image, _strided_axis(f.axes[-1], read_stride), "image", False)]
         kind, source, frames_read = "image", "the whole image", 1
     elif _is_scan(f):
-        panels, kind, source, frames_read = _scan_preview(f, budget, stride, progress)
+        panels, kind, source, frames_read = _scan_preview(f, budget, read_stride, progress)
     else:
         panels, kind, source, frames_read = _volume_or_stack(
-            f, budget, max_frames, stride, progress
+            f, budget, max_frames, read_stride, progress
         )
     shape = " x ".join(str(n) for n in f.shape)
     dims = ", ".join(a["name"] for a in f.axes)
@@ -406,8 +420,11 @@ def render(
     if sizes:
         what = "pattern pixel" if kind == "4D-STEM" else "pixel"
         caption += f"; {what} " + " x ".join(f"{float(a['scale']):.4g} {a['units']}" for a in sizes)
-    if stride > 1:
+    panels = [_thinned(panel, DISPLAY_INCHES * dpi) for panel in panels]
+    if read_stride > 1:
         caption += f"; every {_ordinal(stride)} pixel of a frame read and drawn"
+    elif stride > 1:
+        caption += f"; every {_ordinal(stride)} pixel of a frame drawn (frames read whole)"
     blank = [label for image, _, label, _ in panels if not _has_finite(image)]
     if blank:
         caption += "; no finite values (NaN or infinite) in: " + ", ".join(blank)

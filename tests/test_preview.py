@@ -185,16 +185,22 @@ def test_cli_preview_bad_numbers_are_usage_errors(tmp_path, capsys, option):
 
 
 def test_large_frames_are_drawn_from_every_kth_row_and_column(tmp_path, http_upload, http_server):
-    # A 1200 x 1200 image drawn 160 pixels wide (dpi 20): every 8th row and column is read
-    # and drawn (a 576 MB image took 130 s and 12 GB of memory to preview, notebook repr too).
+    # A 1200 x 1200 image drawn 160 pixels wide (dpi 20): every 8th row and column is drawn
+    # (a 576 MB image took 130 s and 12 GB of memory to preview, notebook repr too). Within
+    # the read budget the frame is one ranged read; beyond it, only every 8th row is read.
     image = np.arange(1200 * 1200, dtype=np.float32).reshape(1200, 1200)
     path = write_mrc(tmp_path / "wide.mrc", image, voxel_size=2.0)
     (url,) = http_upload(path, prefix="preview-stride")
     f = intake_mrc.open_mrc(url)
-    before = http_server.bytes_requested()
+    http_server.requests.clear()
     shown = f.preview(dpi=20)
-    read = http_server.bytes_requested() - before
-    assert shown.pixel_stride == 8 and "every 8th pixel" in shown.caption
+    gets = [r for r in http_server.requests if r[0] == "GET"]
+    assert shown.pixel_stride == 8 and "every 8th pixel of a frame drawn" in shown.caption
+    assert len(gets) == 1, gets  # the whole frame, in one read
+    http_server.requests.clear()
+    shown = f.preview(dpi=20, budget=2**20)  # the 5.8 MB frame is over the budget
+    assert "every 8th pixel of a frame read and drawn" in shown.caption
+    read = http_server.bytes_requested()
     assert read <= 150 * 1200 * 4 + 2**17, read  # 150 rows (+ the header), not 5.8 MB
     local = intake_mrc.open_mrc(path)
     assert local.preview(dpi=100).pixel_stride == 2  # 800 pixels at dpi 100
@@ -202,4 +208,4 @@ def test_large_frames_are_drawn_from_every_kth_row_and_column(tmp_path, http_upl
     stack = write_mrc(tmp_path / "s.mrc", np.ones((3, 1200, 1200), np.float32), ispg=0)
     assert "every 8th pixel" in intake_mrc.open_mrc(stack).preview(dpi=20).caption
     volume = write_mrc(tmp_path / "v.mrc", np.ones((3, 1200, 1200), np.float32))
-    assert intake_mrc.open_mrc(volume).preview(dpi=20).pixel_stride == 8
+    assert intake_mrc.open_mrc(volume).preview(dpi=20, budget=2**20).pixel_stride == 8
