@@ -648,6 +648,7 @@ def write_catalog(
     headers: bool = False,
     empty_ok: bool = True,
     follow_symlinks: bool = False,
+    index: bool = False,
 ) -> int:
     """List ``urlpath``, write its catalog YAML to ``path``; returns the entry count.
 
@@ -655,7 +656,12 @@ def write_catalog(
     catalog stores for reading. ``relative`` writes local paths relative to the catalog.
     ``headers`` indexes every header first (see :func:`glob_catalog`). ``empty_ok=False``
     raises ``FileNotFoundError`` instead of writing a catalog without entries.
-    ``follow_symlinks`` as in :func:`list_files`."""
+    ``follow_symlinks`` as in :func:`list_files`.
+
+    ``index=True`` (a local ``.yaml`` path) writes the entries to an SQLite index beside it
+    (same name, ``.sqlite``) and ``path`` as a small YAML of one entry, ``index``, that opens
+    it lazily: ``intake.open_catalog(path)`` parses a few hundred bytes whatever the number
+    of entries (see :func:`intake_mrc.catalog_sqlite.write_pointer`)."""
     entries = _listed_entries(urlpath, storage_options, progress, headers, follow_symlinks)
     if not entries and not empty_ok:
         raise FileNotFoundError(
@@ -668,6 +674,15 @@ def write_catalog(
     local_catalog = "://" not in path and "::" not in path
     folder = os.path.dirname(os.path.abspath(path)) if local_catalog else None
     source = {"source": redact_url(urlpath), "entries": len(entries)}
+    if index:
+        from .catalog_sqlite import is_index_path, write_index, write_pointer
+
+        if folder is None or is_index_path(path):
+            raise ValueError("index=True writes a local YAML file beside its index: give a .yaml")
+        index_path = os.path.splitext(path)[0] + ".sqlite"
+        n = write_index(entries, index_path, written, source, folder if relative else None)
+        write_pointer(index_path, path, form, source)
+        return n
     if path.lower().endswith((".sqlite", ".sqlite3", ".db")):
         from .catalog_sqlite import write_index
 

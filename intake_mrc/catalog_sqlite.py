@@ -11,6 +11,11 @@ does for YAML. The search columns are copies of entry metadata, for SQL only.
 
 Search values are bound as SQL parameters and column names come from a fixed table: nothing
 in a catalog or a query is evaluated.
+
+intake users open an index the intake way through a small YAML written beside it
+(:func:`write_pointer`): its one entry's reader (:class:`MRCIndexReader`, intake 2) or driver
+(:class:`intake_mrc.legacy.MRCIndexCatalog`, legacy) opens the index when asked for, so
+``intake.open_catalog`` parses a few hundred bytes of YAML whatever the number of entries.
 """
 
 from __future__ import annotations
@@ -24,9 +29,13 @@ import threading
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
+from intake.readers import datatypes
 from intake.readers.entry import Catalog, DataDescription, ReaderDescription
+from intake.readers.readers import BaseReader
 
 from .catalog import CatalogEntry, catalog_document
+from .literal import intake2_literal, jinja_literal, not_a_reference
+from .yamlwriter import to_yaml
 
 INDEX_ENDINGS = (".sqlite", ".sqlite3", ".db")
 FORMAT = "intake-mrc-index/1"
@@ -355,7 +364,10 @@ class IndexCatalog(Catalog):
 def open_index(path: str, storage_options: dict[str, Any] | None = None) -> IndexCatalog:
     """Open an SQLite catalog index: a local path, or any fsspec URL (copied once into a
     local cache, as SQLite needs a file; ``storage_options`` are the remote filesystem's)."""
-    if "://" in path or "::" in path:
+    if path.startswith("file://"):
+        # What intake 2 makes of {CATALOG_DIR}/...: a local file, opened in place.
+        path = path[len("file://") :]
+    elif "://" in path or "::" in path:
         import fsspec
 
         options = dict(storage_options or {})
@@ -365,3 +377,97 @@ def open_index(path: str, storage_options: dict[str, Any] | None = None) -> Inde
             path = "simplecache::" + path
         path = fsspec.open_local(path, **options)
     return IndexCatalog(path)
+
+
+# -- the index, opened the intake way ---------------------------------------------------------
+
+
+class MRCIndex(datatypes.FileData):
+    """An intake-mrc SQLite catalog index (``write_catalog(url, "x.sqlite")``).
+
+    No ``filepattern``: intake's guessing never takes other SQLite files for one."""
+
+    structure = {"catalog"}
+
+
+class MRCIndexReader(BaseReader):
+    """Opens an :class:`MRCIndex` as its lazy :class:`IndexCatalog` (entries read when
+    asked for, indexed ``search``)."""
+
+    implements = {MRCIndex}
+    imports = {"intake_mrc"}
+    output_instance = "intake_mrc.catalog_sqlite:IndexCatalog"
+
+    def _read(self, data: MRCIndex, **kwargs: Any) -> IndexCatalog:
+        return open_index(data.url, data.storage_options)
+
+
+POINTER_ENTRY = "index"
+
+
+def pointer_document(
+    index_path: str, pointer_path: str, form: str = "v2", metadata: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The small catalog whose one entry, ``index``, opens the SQLite index at
+    ``index_path`` (local). Written relative to the pointer's folder (through
+    ``CATALOG_DIR``) when the index is in that folder or below it, so both move together."""
+    index_path = os.path.abspath(index_path)
+    folder = os.path.dirname(os.path.abspath(pointer_path))
+    relative = os.path.relpath(index_path, folder)
+    inside = not relative.startswith(os.pardir + os.sep) and relative != os.pardir
+    metadata = dict(metadata or {})
+    description = "intake-mrc SQLite index (entries read when asked for)"
+    if form == "legacy":
+        url = (
+            ("{{ CATALOG_DIR }}/" + jinja_literal(relative))
+            if inside
+            else jinja_literal(index_path)
+        )
+        source = {
+            "driver": "intake_mrc.legacy.MRCIndexCatalog",
+            "description": description,
+            "args": {"urlpath": url},
+            "metadata": {},
+        }
+        return {"metadata": metadata, "sources": {POINTER_ENTRY: source}}
+    if form != "v2":
+        raise ValueError(f"form is 'v2' or 'legacy', not {form!r}")
+    url = ("{CATALOG_DIR}/" + intake2_literal(relative)) if inside else intake2_literal(index_path)
+    url = not_a_reference(url)
+    data_token, entry_token = "mrc_index_data", "mrc_index"
+    return {
+        "version": 2,
+        "metadata": metadata,
+        "user_parameters": {},
+        "aliases": {POINTER_ENTRY: entry_token},
+        "data": {
+            data_token: {
+                "datatype": "intake_mrc.catalog_sqlite:MRCIndex",
+                "kwargs": {"url": url},
+                "metadata": {},
+                "user_parameters": {},
+            }
+        },
+        "entries": {
+            entry_token: {
+                "reader": "intake_mrc.catalog_sqlite:MRCIndexReader",
+                "kwargs": {"args": [f"{{data({data_token})}}"]},
+                "metadata": {"description": description},
+                "output_instance": MRCIndexReader.output_instance,
+                "user_parameters": {},
+            }
+        },
+    }
+
+
+def write_pointer(
+    index_path: str, pointer_path: str, form: str = "v2", metadata: dict[str, Any] | None = None
+) -> None:
+    """Write the small YAML (:func:`pointer_document`) that opens the index the intake way:
+    ``intake.open_catalog(pointer_path).index.read()`` (intake 2) or
+    ``intake.open_catalog(pointer_path).index`` (legacy) is the index's catalog."""
+    text = to_yaml(pointer_document(index_path, pointer_path, form, metadata))
+    folder = os.path.dirname(os.path.abspath(pointer_path))
+    os.makedirs(folder, exist_ok=True)
+    with open(pointer_path, "w", encoding="utf-8") as out:
+        out.write(text)

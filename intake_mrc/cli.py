@@ -505,6 +505,13 @@ def add_catalog(sub: Any) -> None:
         help="read every header and DE info file (concurrently) and put shape, dtype, voxel "
         "size and the DE scan size, frame rate, date and detectors into the entries",
     )
+    parser.add_argument(
+        "--index",
+        action="store_true",
+        help="write the entries to an SQLite index beside OUTPUT (same name, .sqlite) and "
+        "OUTPUT as a small YAML whose entry 'index' opens it lazily: opens in milliseconds "
+        "with intake.open_catalog at any size (--form picks the YAML's form)",
+    )
     parser.set_defaults(run=run_catalog)
 
 
@@ -522,6 +529,7 @@ def run_catalog(args: argparse.Namespace) -> int:
         relative=args.relative,
         empty_ok=False,
         headers=args.headers,
+        index=args.index,
     )
     print(f"wrote {plural(n, 'entry', 'entries')} to {redact_text(args.output)}")
     return 0

@@ -1,7 +1,8 @@
 """intake's legacy API: the ``mrc`` DataSource driver and the ``mrc_glob`` catalog driver.
 
 Registered in the ``intake.drivers`` entry-point group, so ``intake.open_mrc(url, ...)``,
-``intake.open_mrc_glob(url)`` and ``driver: mrc`` in legacy YAML work. Shipped YAML names
+``intake.open_mrc_glob(url)``, ``intake.open_mrc_index(path)`` (an SQLite catalog index, read
+lazily) and ``driver: mrc`` in legacy YAML work. Shipped YAML names
 the drivers by class path (``intake_mrc.legacy.MRCSource``) because another package once
 registered a driver called ``mrc``. Partitions are the dask chunks, flattened in C order.
 """
@@ -9,6 +10,7 @@ registered a driver called ``mrc``. Partitions are the dask chunks, flattened in
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -133,6 +135,93 @@ class MRCGlobCatalog(Catalog):
                 metadata=map_strings(entry.metadata, jinja_literal),
                 catalog=self,
             )
+
+
+class MRCIndexCatalog(Catalog):
+    """A legacy catalog over an SQLite catalog index (``intake_mrc.catalog_sqlite``): opening
+    it reads the index's own row only; an entry is read from the file when asked for.
+
+    Each entry is the legacy form of the index's intake 2 reader (the same file, arguments
+    and metadata), its values written so that jinja2 renders them back to themselves."""
+
+    name = "mrc_index"
+    version = __version__
+
+    def __init__(
+        self,
+        urlpath: str,
+        storage_options: dict[str, Any] | None = None,
+        criteria: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ):
+        self.urlpath = urlpath
+        self._index_options = storage_options
+        self._criteria = criteria
+        super().__init__(**kwargs)
+
+    def _yaml(self) -> dict[str, Any]:
+        return _without_credentials(super()._yaml())
+
+    def _load(self) -> None:
+        from .catalog_sqlite import open_index
+
+        index = open_index(self.urlpath, self._index_options)
+        self.metadata = {**index.metadata, **(self.metadata or {})}
+        if self._criteria:
+            index = index.search(**self._criteria)
+        self._entries = _IndexEntries(index, self)
+
+    def search(self, *args: Any, **criteria: Any) -> Any:
+        """``search(text)``: intake's text search (reads every entry); ``search(**criteria)``:
+        the index's SQL search (``kind=``, ``date=(low, high)``, ``shape=[...]``, ...)."""
+        if criteria and not args:
+            return MRCIndexCatalog(
+                self.urlpath, self._index_options, {**(self._criteria or {}), **criteria}
+            )
+        return super().search(*args, **criteria)
+
+
+class _IndexEntries(Mapping[str, LocalCatalogEntry]):
+    """An index's entries as legacy catalog entries, made when asked for."""
+
+    def __init__(self, index: Any, catalog: Catalog):
+        self.index, self._catalog = index, catalog
+        self._made: dict[str, LocalCatalogEntry] = {}
+
+    def __getitem__(self, name: str) -> LocalCatalogEntry:
+        if name not in self._made:
+            self._made[name] = self._entry(name)
+        return self._made[name]
+
+    def _entry(self, name: str) -> LocalCatalogEntry:
+        reader = self.index[name]  # KeyError when absent; rendered by intake 2 itself
+        kwargs = dict(reader.kwargs)
+        (data,) = kwargs.pop("args")
+        kwargs.pop("output_instance", None)
+        args = {"urlpath": data.url, **kwargs}
+        if data.storage_options:
+            args["storage_options"] = data.storage_options
+        metadata = dict(reader.metadata)
+        description = metadata.pop("description", "")
+        # intake renders every string of an entry's arguments and metadata with jinja2
+        # when the entry is opened: the index's values are written as literals.
+        return LocalCatalogEntry(
+            name=name,
+            description=description,
+            driver="intake_mrc.legacy.MRCSource",
+            args=map_strings(args, jinja_literal),
+            metadata=map_strings(metadata, jinja_literal),
+            catalog=self._catalog,
+        )
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and name in self.index.aliases
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.index)
+
+    def __len__(self) -> int:
+        return len(self.index)
 
 
 def _without_credentials(document: dict[str, Any]) -> dict[str, Any]:

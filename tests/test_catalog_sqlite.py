@@ -179,3 +179,98 @@ def test_s3_glob_one_listing_request_per_thousand_keys(s3fs_root, s3_server):
         assert cat["f02499"].metadata["size_bytes"] == 1
     finally:
         proxy.stop()
+
+
+# -- the index opened the intake way: a small YAML whose one entry opens it lazily ----------
+
+
+def legacy_describe(source):
+    """A legacy source as its driver, file, arguments, options and metadata."""
+    return (
+        type(source).__name__,
+        source.urlpath,
+        source.storage_options,
+        source.open_kwargs,
+        {k: v for k, v in source.metadata.items() if k != "catalog_dir"},
+    )
+
+
+@pytest.mark.parametrize("headers", [False, True])
+def test_pointer_yaml_gives_the_same_readers_as_the_yaml_catalog(session, tmp_path, headers):
+    options = {"anon": False, "key": "K", "client_kwargs": {"region_name": "x"}}
+    full, pointer = tmp_path / "full.yaml", tmp_path / "catalogs" / "portal.yaml"
+    assert write_catalog(str(session), str(full), options, headers=headers) == 5
+    assert write_catalog(str(session), str(pointer), options, headers=headers, index=True) == 5
+    assert (tmp_path / "catalogs" / "portal.sqlite").exists()
+    assert len(pointer.read_bytes()) < 1000  # whatever the number of entries
+    outer = intake.open_catalog(str(pointer))
+    assert list(outer) == ["index"]
+    assert outer.metadata == {"source": str(session), "entries": 5}
+    inner = outer.index.read()  # the intake 2 way: the entry's reader gives the catalog
+    yaml_cat = intake.open_catalog(str(full))
+    assert sorted(inner) == sorted(yaml_cat) and len(inner) == 5
+    for name in yaml_cat:
+        assert describe(inner[name]) == describe(yaml_cat[name])
+    assert int(inner["de_20250101_00001"].read()[2, 4, 0, 0].compute()) == 14
+    assert list(inner.search(shape=[2, 3, 4])) == (["stack"] if headers else [])
+    assert '"K"' not in pointer.read_text()
+
+
+def test_legacy_pointer_yaml_gives_the_same_sources_as_legacy_yaml(session, tmp_path):
+    full, pointer = tmp_path / "full.yaml", tmp_path / "portal.yaml"
+    write_catalog(str(session), str(full), {"anon": True}, form="legacy", headers=True)
+    write_catalog(
+        str(session), str(pointer), {"anon": True}, form="legacy", headers=True, index=True
+    )
+    outer = intake.open_catalog(str(pointer))
+    assert list(outer) == ["index"]
+    inner = outer.index  # legacy: the nested catalog itself
+    legacy_cat = intake.open_catalog(str(full))
+    assert sorted(inner) == sorted(legacy_cat) and len(inner) == 5
+    for name in legacy_cat:
+        assert legacy_describe(inner[name]) == legacy_describe(legacy_cat[name])
+    np.testing.assert_array_equal(
+        outer["index.stack"].read(), np.arange(24, dtype=np.float32).reshape(2, 3, 4)
+    )
+    assert outer.index.de_20250101_00001.read()[2, 4, 0, 0] == 14
+    assert sorted(inner.search(kind="direct_electron")) == [
+        "de_20250101_00001",
+        "de_20250102_00002",
+    ]
+    assert sorted(intake.open_mrc_index(str(tmp_path / "portal.sqlite"))) == sorted(legacy_cat)
+
+
+@pytest.mark.parametrize("form", ["v2", "legacy"])
+def test_pointer_and_index_move_with_the_data(session, tmp_path, form):
+    write_catalog(str(session), str(session / "c.yaml"), form=form, relative=True, index=True)
+    moved = tmp_path / "moved"
+    shutil.move(str(session), str(moved))
+    outer = intake.open_catalog(str(moved / "c.yaml"))
+    inner = outer.index.read() if form == "v2" else outer.index
+    data = inner["stack"].read()
+    assert float(np.sum(data)) == sum(range(24))
+
+
+@pytest.mark.parametrize("form", ["v2", "legacy"])
+def test_pointer_named_with_templates_opens_its_own_index(session, tmp_path, form, monkeypatch):
+    monkeypatch.setenv("INTAKE_MRC_POINTER_SECRET", "leaked")
+    # No '*' in the catalog's own name: intake.open_catalog takes such a path for a glob.
+    folder = tmp_path / "{{ 7+7 }} {env(INTAKE_MRC_POINTER_SECRET)} {CATALOG_DIR}"
+    pointer = folder / "{{ 7+7 }}{env(INTAKE_MRC_POINTER_SECRET)}.yaml"
+    write_catalog(str(session), str(pointer), form=form, index=True)
+    outer = intake.open_catalog(str(pointer))
+    inner = outer.index.read() if form == "v2" else outer.index
+    assert len(inner) == 5
+    if form == "v2":
+        assert inner._path == str(pointer.with_suffix(".sqlite"))
+    assert float(np.sum(inner["stack"].read())) == sum(range(24))
+    assert "leaked" not in str(inner.metadata) and not list(tmp_path.rglob("14*"))
+
+
+def test_cli_writes_a_pointer_and_its_index(session, tmp_path, capsys):
+    out = tmp_path / "cli.yaml"
+    assert cli_main(["catalog", str(session), "-o", str(out), "--index", "--headers"]) == 0
+    assert "wrote 5 entries" in capsys.readouterr().out
+    inner = intake.open_catalog(str(out)).index.read()
+    assert list(inner.search(shape=[2, 3, 4])) == ["stack"]
+    assert cli_main(["catalog", str(session), "-o", str(tmp_path / "x.sqlite"), "--index"]) == 1

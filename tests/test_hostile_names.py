@@ -1,7 +1,8 @@
 """Nothing in a name is ever evaluated: files, folders and keys named with templates, jinja,
 YAML tags, quotes, newlines, ``::``, backslashes and unicode are read exactly, through every
-way a catalog entry is made (write_catalog and the CLI in both forms, relative or not;
-glob_catalog and intake's own writer; the legacy ``mrc_glob`` driver), with no side effect.
+way a catalog entry is made (write_catalog and the CLI in both forms, relative or not, and
+the SQLite index behind its small YAML; glob_catalog and intake's own writer; the legacy
+``mrc_glob`` driver), with no side effect.
 """
 
 from __future__ import annotations
@@ -135,6 +136,11 @@ def round_trip(root: Path, paths: list[Path], work: Path) -> None:
         assert write_catalog(str(root), str(relative), form=form, relative=True) == len(paths)
         check_reads(intake.open_catalog(str(relative)), paths, legacy)
         relative.unlink()
+        # The SQLite index behind a small YAML whose one entry opens it.
+        pointer = catalogs / f"index-{form}.yaml"
+        assert write_catalog(str(root), str(pointer), form=form, index=True) == len(paths)
+        outer = intake.open_catalog(str(pointer))
+        check_reads(outer.index if legacy else outer.index.read(), paths, legacy)
     live = glob_catalog(str(root))
     check_reads(live, paths, legacy=False)
     resaved = catalogs / "intake-writer.yaml"
