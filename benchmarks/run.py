@@ -15,6 +15,9 @@ Sections (``--only``):
                and one request at a time.
 * catalog:     glob of 100,000 local files (against fsspec's find), SQLite index of
                100,000 entries (write, open, search, one reader) against opening YAML.
+* open:        intake.open_catalog at 1,000, 10,000 and 100,000 entries: our YAML (intake 2
+               and legacy), our SQLite index behind its small YAML (both forms), against
+               catalogs of as many trivial entries written by intake itself (anchors).
 * listing:     listing requests for 2,500 S3 keys (moto, counted at a proxy).
 * distributed: mean over a 1 GiB file over HTTP, threaded scheduler against a
                distributed.LocalCluster of processes, against one whole-object GET and raw
@@ -470,6 +473,169 @@ def bench_catalog(folder: Path, repeats: int, n_acquisitions: int, n_index: int)
     )
 
 
+def open_entries(n: int) -> list:
+    """``n`` DE acquisitions (movie + info file) as the glob plans them, with the header
+    fields ``headers=True`` adds: what a header-indexed portal catalog holds."""
+    from intake_mrc.catalog import plan_entries
+
+    names = []
+    for i in range(n):
+        stem = f"/data/portal/run{i % 50:02d}/2024{1 + i % 12:02d}{1 + i % 28:02d}_{i:06d}"
+        names += [stem + "_movie.mrc", stem + "_info.txt"]
+    entries = plan_entries(names)
+    for k, e in enumerate(entries):
+        e.metadata.update(
+            shape=[k % 64 + 1, 256, 256],
+            dtype="uint16",
+            mode=6,
+            voxel_size_angstrom=[0.5 + k % 20 / 10, 1.0, None],
+        )
+    return entries
+
+
+def write_anchors(folder: Path, n: int) -> tuple[Path, Path]:
+    """Catalogs of ``n`` trivial entries written by intake itself: intake 2's
+    ``Catalog.to_yaml_file`` (a text reader over a Text data block per entry) and legacy
+    sources as intake's ``YAMLFileCatalog.add`` writes them (``DataSource._yaml()``,
+    ``yaml.dump``)."""
+    import yaml
+    from intake.readers import datatypes, readers
+    from intake.readers.entry import Catalog
+    from intake.source.textfiles import TextFilesSource
+
+    cat = Catalog()
+    for i in range(n):
+        reader = readers.FileByteReader(datatypes.Text(url=f"/data/f{i:06d}.txt"))
+        cat.give_name(cat.add_entry(reader), f"e{i:06d}")
+    v2 = folder / f"anchor-v2-{n}.yaml"
+    cat.to_yaml_file(str(v2))
+    sources = {}
+    for i in range(n):
+        (source,) = TextFilesSource(urlpath=f"/data/f{i:06d}.txt")._yaml()["sources"].values()
+        sources[f"e{i:06d}"] = source
+    legacy = folder / f"anchor-legacy-{n}.yaml"
+    with open(legacy, "w") as out:
+        yaml.dump({"metadata": {}, "sources": sources}, out, default_flow_style=False)
+    return v2, legacy
+
+
+def bench_open(
+    folder: Path, sizes: list[int], repeats: int, from_yaml_max: int, yaml_max: int
+) -> None:
+    """intake.open_catalog on our YAML forms and on the index behind its small YAML, against
+    intake-written catalogs of trivial entries of the same size (same run). Sizes above
+    1,000 are timed once; our YAML above ``yaml_max`` entries is projected from the largest
+    size measured (its CPU time per entry), not opened (100,000 entries take many minutes)."""
+    print(f"open: intake.open_catalog at {', '.join(map(str, sizes))} entries", flush=True)
+    per_entry: dict[str, float] = {}
+    for n in sorted(sizes):
+        bench_open_size(
+            folder / f"open{n}",
+            n,
+            repeats if n <= 1000 else 1,
+            n <= from_yaml_max,
+            n <= yaml_max,
+            per_entry,
+        )
+
+
+def bench_open_size(
+    where: Path, n: int, reps: int, from_yaml: bool, yaml: bool, per_entry: dict[str, float]
+) -> None:
+    """One size of the open section (see bench_open)."""
+    import intake
+    from intake.readers.entry import Catalog
+
+    from intake_mrc.catalog import catalog_yaml
+    from intake_mrc.catalog_sqlite import write_index, write_pointer
+
+    where.mkdir()
+    t0 = time.perf_counter()
+    entries = open_entries(n)
+    planned = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    anchors = dict(zip(("v2", "legacy"), write_anchors(where, n), strict=True))
+    anchors_written = time.perf_counter() - t0
+    ours = {form: where / f"ours-{form}.yaml" for form in ("v2", "legacy")}
+    t0 = time.perf_counter()
+    for form, path in ours.items():
+        path.write_text(catalog_yaml(entries, form=form))
+    ours_written = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    index = where / "ours.sqlite"
+    write_index(entries, str(index))
+    pointers = {form: where / f"pointer-{form}.yaml" for form in ("v2", "legacy")}
+    for form, path in pointers.items():
+        write_pointer(str(index), str(path), form)
+    index_written = time.perf_counter() - t0
+
+    def mib(path: Path) -> str:
+        return f"{path.stat().st_size / 2**20:.1f} MiB"
+
+    row(
+        "open",
+        f"{n} entries: written",
+        f"planned {planned:.1f} s; our two YAML {ours_written:.1f} s; index + two small YAML "
+        f"{index_written:.1f} s; intake's two anchors {anchors_written:.1f} s",
+        f"ours: v2 {mib(ours['v2'])}, legacy {mib(ours['legacy'])}, index {mib(index)}, "
+        f"small YAML {pointers['v2'].stat().st_size} B; anchors: v2 {mib(anchors['v2'])}, "
+        f"legacy {mib(anchors['legacy'])}",
+    )
+
+    def timed(fn: Callable[[], int]) -> dict[str, float]:
+        def run() -> None:
+            assert fn() == n
+
+        return measure(run, reps)
+
+    def show(what: str, m: dict[str, float], anchor: dict[str, float] | None, extra: str) -> None:
+        ratio = "1.00x (anchor)"
+        if anchor is not None:
+            ratio = (
+                f"{m['wall'] / anchor['wall']:.4g}x the anchor's time "
+                f"(CPU {m['cpu'] / anchor['cpu']:.4g}x)"
+            )
+        row("open", f"{n}: {what}", fmt(m) + f", CPU {m['cpu']:.2f} s", ratio + extra)
+
+    for form, label in (("v2", "intake 2"), ("legacy", "legacy")):
+        anchor = timed(lambda: len(intake.open_catalog(str(anchors[form]))))  # noqa: B023
+        show(f"{label}: anchor, {n} trivial entries written by intake", anchor, None, "")
+        if yaml:
+            m = timed(lambda: len(intake.open_catalog(str(ours[form]))))  # noqa: B023
+            per_entry[form] = m["cpu"] / n
+            show(
+                f"{label}: our YAML, intake.open_catalog",
+                m,
+                anchor,
+                f"; {m['cpu'] / n * 1000:.2f} s CPU per 1,000 entries; target < 2 s: "
+                + ("met" if m["wall"] < 2 else "MISSED"),
+            )
+        elif form in per_entry:
+            row(
+                "open",
+                f"{n}: {label}: our YAML, intake.open_catalog",
+                f"{per_entry[form] * n:.1f} s CPU projected (not opened)",
+                f"{per_entry[form] * n / anchor['cpu']:.4g}x the anchor's CPU; target < 2 s: "
+                + ("met" if per_entry[form] * n < 2 else "MISSED"),
+            )
+        if form == "v2" and from_yaml:
+            m = timed(lambda: len(Catalog.from_yaml_file(str(ours["v2"]))))
+            show(f"{label}: our YAML, Catalog.from_yaml_file (parsed once)", m, anchor, "")
+        if form == "v2":
+            m = timed(lambda: len(intake.open_catalog(str(pointers["v2"])).index.read()))
+        else:
+            m = timed(lambda: len(intake.open_catalog(str(pointers["legacy"])).index))
+        show(
+            f"{label}: our index behind its small YAML, open_catalog + len",
+            m,
+            anchor,
+            "; target < 2 s: " + ("met" if m["wall"] < 2 else "MISSED"),
+        )
+    for path in where.iterdir():
+        path.unlink()
+    where.rmdir()
+
+
 def bench_listing() -> None:
     """Listing requests for 2,500 keys on moto, counted at a proxy."""
     sys.path.insert(0, str(HERE.parent / "tests"))
@@ -703,7 +869,7 @@ def report(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", default="local,index,catalog,listing,distributed,remote")
+    parser.add_argument("--only", default="local,index,catalog,open,listing,distributed,remote")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--size-mib", type=int, default=512, help="local file size")
     parser.add_argument("--dist-mib", type=int, default=1024, help="distributed file size")
@@ -711,6 +877,21 @@ def main() -> None:
     parser.add_argument("--latency-ms", type=float, default=30)
     parser.add_argument("--acquisitions", type=int, default=20_000, help="x5 files to glob")
     parser.add_argument("--index-entries", type=int, default=100_000)
+    parser.add_argument(
+        "--open-sizes", default="1000,10000,100000", help="catalog sizes for intake.open_catalog"
+    )
+    parser.add_argument(
+        "--from-yaml-max",
+        type=int,
+        default=10_000,
+        help="largest size at which Catalog.from_yaml_file (one parse) is also timed",
+    )
+    parser.add_argument(
+        "--yaml-max",
+        type=int,
+        default=10_000,
+        help="largest size at which our YAML catalogs are opened (above: projected)",
+    )
     parser.add_argument("--no-write", action="store_true", help="do not write RESULTS.md")
     parser.add_argument(
         "--output",
@@ -736,6 +917,9 @@ def main() -> None:
             bench_index(folder, args.files, args.latency_ms, args.repeats)
         if "catalog" in which:
             bench_catalog(folder, args.repeats, args.acquisitions, args.index_entries)
+        if "open" in which:
+            sizes = [int(n) for n in args.open_sizes.split(",")]
+            bench_open(folder, sizes, args.repeats, args.from_yaml_max, args.yaml_max)
         if "listing" in which:
             bench_listing()
         if "distributed" in which:
