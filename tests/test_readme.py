@@ -371,6 +371,30 @@ def _check_metadata_of(value, ns, comment, world):
     assert value == {key: built[key] for key in value} and value["shape"] == [32, 4, 8]
 
 
+def _check_pointer_v2(value, ns, comment, world):
+    import intake
+
+    from intake_mrc.catalog_sqlite import IndexCatalog, open_index
+
+    assert isinstance(value, IndexCatalog) and len(Path("catalogs/portal.yaml").read_bytes()) < 1000
+    assert list(value) == list(open_index("catalogs/portal.sqlite")) and f"de_{DE}" in value
+    # the same reader as the YAML form of the same listing
+    intake_mrc.write_catalog("s3://bucket/portal/", "portal-full.yaml", headers=True)
+    from_yaml = intake.open_catalog("portal-full.yaml")[f"de_{DE}"]
+    assert type(value[f"de_{DE}"]) is type(from_yaml)
+    assert repr(value[f"de_{DE}"].kwargs) == repr(from_yaml.kwargs)
+    np.testing.assert_array_equal(value[f"de_{DE}"].read().compute(), _movie())
+
+
+def _check_pointer_legacy(value, ns, comment, world):
+    from intake_mrc.legacy import MRCIndexCatalog, MRCSource
+
+    assert isinstance(value, MRCIndexCatalog) and sorted(value) == sorted(ns["portal"])
+    source = value[f"de_{DE}"]
+    assert isinstance(source, MRCSource)
+    np.testing.assert_array_equal(np.asarray(source.read()), _movie())
+
+
 def _check_references(value, ns, comment, world):
     json.dumps(value)
     zarray = value["refs"]["data/.zarray"]
@@ -479,6 +503,8 @@ CHECKS: dict[str, Check] = {
     "['HAADFscan']: x pixel size in Å, low to high": _check_pixel_search,
     "the same reader, kwargs and metadata as the YAML form": _check_index_read,
     "an entry's metadata without building its reader": _check_metadata_of,
+    "intake 2: an IndexCatalog": _check_pointer_v2,
+    "legacy: a catalog of MRCSource entries": _check_pointer_legacy,
     "a JSON-able dict": _check_references,
     "dims from f.axes (y, x, ky, kx for a DE 4D-STEM movie), coordinates offset + scale * "
     "index with units; attrs: axes, units, voxel size": _check_reference_dataset,
@@ -745,8 +771,12 @@ def test_readme_runs_in_order(readme_world):
     python = [b for b in BLOCKS if b.lang == "python"]
     bash = [b for b in BLOCKS if b.lang == "bash" and _runnable_bash(b)]
     assert len(ran) == len(python) - 1 + len(bash)
-    virtualizarr = {c for b in python if b.code.startswith(VIRTUALIZARR)
-                    for _, c in _statements(_python_code(b))}
+    virtualizarr = {
+        c
+        for b in python
+        if b.code.startswith(VIRTUALIZARR)
+        for _, c in _statements(_python_code(b))
+    }
     assert used | virtualizarr | {""} >= set(CHECKS) | set(NOTES) | {""}
 
 
