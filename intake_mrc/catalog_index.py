@@ -14,19 +14,23 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import math
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import fsspec
+import numpy as np
 from fsspec.asyn import AsyncFileSystem
 
 from .catalog import CatalogEntry
 from .directelectron.fields import catalog_fields
-from .directelectron.info import MAX_INFO_NBYTES, parse_info
-from .errors import MRCFormatError, StorageError
+from .directelectron.info import MAX_INFO_NBYTES, DEInfo, parse_info
+from .directelectron.scan import info_geometry, needs_coordinates, signal_axes, user_axes
+from .errors import MetadataError, MRCFormatError, StorageError
 from .format.header import detect_compression
 from .format.summary import SUMMARY_HEAD_NBYTES, summarize_head
+from .mrc import voxel_size_of_axes
 from .progress import progress_bar
 from .storage import BACKOFF, RETRIES, redact_url
 from .storage.opener import url_to_fs
@@ -167,6 +171,43 @@ def _checked(answer: Any, url: str, asked: int) -> bytes:
     return bytes(answer)
 
 
+def _de_movie_fields(
+    info: DEInfo, fields: dict[str, Any], kwargs: dict[str, Any]
+) -> dict[str, Any]:
+    """A DE movie's ``shape`` and ``voxel_size_angstrom`` as ``open_mrc`` gives them (the
+    scan's navigation axes before the frame's, the info file's pixel sizes), with the
+    header's frame stack kept as ``stored_shape``. A Random or XY-file scan's grid comes
+    from its scan-coordinates file, which the index does not read: its shape is None."""
+    stored = [int(n) for n in fields["shape"]]
+    ny, nx = stored[-2:]
+    n_frames = math.prod(stored[:-2])
+    out: dict[str, Any] = {"stored_shape": stored}
+    navigation = kwargs.get("navigation_shape")
+    if navigation is not None:
+        nav = tuple(int(n) for n in reversed(list(navigation)))
+        if math.prod(nav) != n_frames:
+            raise MetadataError(
+                f"navigation_shape {list(navigation)} does not hold the movie's {n_frames} "
+                "frames",
+                info.source,
+            )
+        axes = user_axes(nav)
+    elif needs_coordinates(info):
+        out["shape"] = None
+        return out
+    else:
+        partial = kwargs.get("partial_scan", "error")
+        itemsize = np.dtype(fields["dtype"]).itemsize
+        geometry = info_geometry(info, n_frames, partial, ny * nx * itemsize)
+        nav, axes = geometry.navigation_shape, geometry.axes
+    axes = axes + signal_axes(info, ny, nx)
+    out["shape"] = [*nav, ny, nx]
+    out["voxel_size_angstrom"] = list(
+        voxel_size_of_axes(axes, tuple(fields["voxel_size_angstrom"]))
+    )
+    return out
+
+
 def index_entry(
     entry: CatalogEntry,
     head: Any,
@@ -177,24 +218,30 @@ def index_entry(
     """Put the header (and info-file) fields of one entry into its metadata; failures go to
     ``metadata["index_errors"]`` as {"data" | "info": text}."""
     errors: dict[str, str] = {}
-    unsigned = False
+    info: DEInfo | None = None
     if info_url is not None:
         try:
             data = _checked(info_bytes, info_url, MAX_INFO_NBYTES + 1)
             info = parse_info(data, redact_url(info_url))
             entry.metadata.update(catalog_fields(info))
-            unsigned = True  # DE movies with an info file hold unsigned bytes (as open_mrc)
         except Exception as error:  # noqa: BLE001 - recorded, not fatal
             errors["info"] = _error_text(error, info_url)
     try:
         data = _checked(head, entry.url, head_nbytes)
         size = entry.metadata.get("size_bytes")
+        # DE movies with an info file hold unsigned bytes (as open_mrc decides)
         fields = summarize_head(
-            data, redact_url(entry.url), size if isinstance(size, int) else None, unsigned
+            data, redact_url(entry.url), size if isinstance(size, int) else None, info is not None
         )
         entry.metadata.update(fields)
     except Exception as error:  # noqa: BLE001 - recorded, not fatal
         errors["data"] = _error_text(error, entry.url)
+    else:
+        if info is not None:
+            try:
+                entry.metadata.update(_de_movie_fields(info, fields, entry.kwargs))
+            except Exception as error:  # noqa: BLE001 - recorded, not fatal
+                errors["info"] = _error_text(error, info_url or entry.url)
     if errors:
         entry.metadata["index_errors"] = errors
 

@@ -99,6 +99,33 @@ def open_decompressed(
     return decompressed, head
 
 
+
+def voxel_size_of_axes(
+    axes: list[dict[str, Any]], header: tuple[float | None, float | None, float | None]
+) -> tuple[float | None, float | None, float | None]:
+    """(x, y, z) spacing in Å from a file's axes, None where unknown (never 0, never negative).
+
+    The axes are the one source: an axis named x, y or z gives its scale when its unit is a
+    length (so a DE movie's specimen pixel size from the info file counts, and an axis of
+    unknown spacing gives None). A direction without an axis in the array (z of a single
+    image or an image stack) takes ``header`` (CELLA/M, or FEI records). Also used by the
+    catalog index, so that it says what ``open_mrc`` says."""
+    out: list[float | None] = []
+    for name, from_header in zip(PHYSICAL_AXES, header, strict=True):
+        axis = next((a for a in axes if a["name"] == name), None)
+        if axis is None:
+            out.append(from_header)
+            continue
+        factor = _ANGSTROM_PER_UNIT.get(axis["units"] or "")
+        value = None if factor is None else axis["scale"] * factor
+        if value is not None and not (math.isfinite(value) and value > 0):
+            value = None
+        if value is not None and from_header is not None:
+            # The header's own number rather than its round trip through nm.
+            value = from_header if math.isclose(value, from_header, rel_tol=1e-9) else value
+        out.append(value)
+    return (out[0], out[1], out[2])
+
 class MRCFile:
     """An MRC file opened for lazy reading. Build one with :func:`intake_mrc.open_mrc`."""
 
@@ -260,28 +287,9 @@ class MRCFile:
 
     @property
     def voxel_size(self) -> tuple[float | None, float | None, float | None]:
-        """(x, y, z) spacing in Å, None where unknown (never 0, never negative).
-
-        The axes are the one source: an axis named x, y or z gives its scale when its unit
-        is a length (so a DE movie's specimen pixel size from the info file counts, and an
-        axis of unknown spacing gives None). A direction without an axis in the array (z of
-        a single image or an image stack) takes the header's CELLA/M, or FEI records."""
-        header = self._header_voxel_size()
-        out: list[float | None] = []
-        for name, from_header in zip(PHYSICAL_AXES, header, strict=True):
-            axis = next((a for a in self.axes if a["name"] == name), None)
-            if axis is None:
-                out.append(from_header)
-                continue
-            factor = _ANGSTROM_PER_UNIT.get(axis["units"] or "")
-            value = None if factor is None else axis["scale"] * factor
-            if value is not None and not (math.isfinite(value) and value > 0):
-                value = None
-            if value is not None and from_header is not None:
-                # The header's own number rather than its round trip through nm.
-                value = from_header if math.isclose(value, from_header, rel_tol=1e-9) else value
-            out.append(value)
-        return (out[0], out[1], out[2])
+        """(x, y, z) spacing in Å, None where unknown (never 0, never negative); the rule
+        is :func:`voxel_size_of_axes` on this file's axes and header."""
+        return voxel_size_of_axes(self.axes, self._header_voxel_size())
 
     def _header_voxel_size(self) -> tuple[float | None, float | None, float | None]:
         """(x, y, z) spacing in Å from CELLA/M; from FEI records where the cell says nothing."""

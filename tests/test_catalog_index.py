@@ -45,10 +45,15 @@ def check_against_mrcfile(entry, path):
     facts = mrcfile_facts(path)
     meta = entry.metadata
     assert "index_errors" not in meta, meta.get("index_errors")
-    assert meta["shape"] == facts["shape"]
+    # A DE movie's shape is its scan's (checked against open_mrc below); the header's
+    # frame stack is kept as stored_shape, and its pixel sizes come from the info file.
+    de = "stored_shape" in meta
+    assert meta["stored_shape" if de else "shape"] == facts["shape"]
     assert meta["dtype"] == facts["dtype"]
     assert meta["mode"] == facts["mode"]
     for ours, theirs in zip(meta["voxel_size_angstrom"], facts["voxel"], strict=True):
+        if de:
+            break
         # mrcfile reports 0 where the cell says nothing (DE's negative cells); we say None.
         if ours is None:
             assert theirs <= 0 or not np.isfinite(theirs)
@@ -59,6 +64,8 @@ def check_against_mrcfile(entry, path):
     # And what open_mrc itself says of the file.
     f = open_mrc(str(path))
     assert meta["extended_header_type"] == f.extended_header_type
+    assert meta["shape"] == list(f.shape)
+    assert meta["voxel_size_angstrom"] == list(f.voxel_size)
 
 
 def test_local_headers_match_mrcfile():
@@ -96,8 +103,14 @@ def test_de_fields_from_the_info_file():
     assert meta["acquisition_time"] == "2024-10-21T19:36:50+00:00"
     assert meta["camera"] == "DESim"
     assert meta["detectors"] == {"virtual": ["Virt #0", "Virt #1"], "external": ["Ext #1"]}
-    # The movie's header as the reader hands it out (uint16 movie, 32 frames of 4 x 8).
-    assert meta["shape"] == [32, 4, 8] and meta["dtype"] == "uint16"
+    # What open_mrc says (uint16 movie, 32 frames of 4 x 8 on the 8 x 4 scan; README:
+    # specimen pixel size 0.1 x 0.2 nm), with the header's frame stack beside it.
+    assert meta["shape"] == [4, 8, 4, 8] and meta["dtype"] == "uint16"
+    assert meta["stored_shape"] == [32, 4, 8]
+    assert meta["voxel_size_angstrom"] == [1.0, 2.0, None]
+    movie = open_mrc(str(RSCIIO / "20241021_00405_movie.mrc"))
+    assert meta["shape"] == list(movie.shape)
+    assert meta["voxel_size_angstrom"] == list(movie.voxel_size)
     assert entries["HAADFscan"].metadata.get("scan_size") is None  # not a DE entry
 
 
@@ -271,3 +284,32 @@ def test_bounded_concurrency_over_one_client(tmp_path):
     assert seen["requests"] == 30
     assert 2 <= seen["max"] <= 4
     assert len(seen["ports"]) <= 4
+
+
+def test_de_shapes_are_what_open_mrc_says(tmp_path):
+    # Repeats, an ROI, a custom scan (grid from its CSV: not read by the index) and a movie
+    # whose frames do not fill its scan (open_mrc refuses it: an index error, not a shape).
+    root = tmp_path / "de"
+    write_acquisition(root, "20250101_00001", scan=(3, 2), frame=(4, 4), repeats=2)
+    write_acquisition(root, "20250101_00002", scan=(6, 5), roi=(2, 3), frame=(4, 4))
+    coordinates = np.array([[0, 0], [1, 0], [0, 1], [1, 1], [0, 0]])
+    write_acquisition(
+        root, "20250101_00003", scan=(2, 2), frame=(4, 4), scan_type="Random",
+        coordinates=coordinates,
+    )
+    write_acquisition(root, "20250101_00004", scan=(3, 2), frame=(4, 4), n_frames=5)
+    entries, failed = indexed(str(root))
+    assert failed == 1
+    for dataset in ("20250101_00001", "20250101_00002"):
+        meta = entries[f"de_{dataset}"].metadata
+        path = root / f"{dataset}_movie.mrc"
+        movie = open_mrc(str(path))
+        assert meta["shape"] == list(movie.shape), dataset
+        assert meta["voxel_size_angstrom"] == list(movie.voxel_size), dataset
+        assert meta["stored_shape"] == mrcfile_facts(path)["shape"], dataset
+    assert entries["de_20250101_00001"].metadata["shape"] == [2, 2, 3, 4, 4]
+    custom = entries["de_20250101_00003"].metadata
+    assert custom["shape"] is None and custom["stored_shape"] == [5, 4, 4]
+    short = entries["de_20250101_00004"].metadata
+    assert "5 frames" in short["index_errors"]["info"]
+    assert short["shape"] == [5, 4, 4]  # the header's, as nothing better is known

@@ -339,7 +339,7 @@ def _check_search(value, ns, comment, world):
         for name, m in _entries(ns["cat"]).items()
         if m["kind"] == "direct_electron"
         and "2024-10-01" <= m["date"] <= "2024-10-31"
-        and m["shape"] == [32, 4, 8]
+        and m["shape"] == [4, 8, 4, 8]
     ]
     assert list(ns["hits"]) == expected == [f"de_{DE}"]
 
@@ -368,7 +368,7 @@ def _check_index_read(value, ns, comment, world):
 
 def _check_metadata_of(value, ns, comment, world):
     built = ns["hits"][f"de_{DE}"].metadata  # the reader's also holds the entry's description
-    assert value == {key: built[key] for key in value} and value["shape"] == [32, 4, 8]
+    assert value == {key: built[key] for key in value} and value["shape"] == [4, 8, 4, 8]
 
 
 def _check_pointer_v2(value, ns, comment, world):

@@ -35,11 +35,11 @@ from .scan import (
     PartialScan,
     ScanGeometry,
     custom_geometry,
-    movie_geometry,
+    info_geometry,
     needs_coordinates,
     parse_scan_coordinates,
-    raster_geometry,
     signal_axes,
+    user_axes,
 )
 
 # A scan-coordinates CSV may be this large, or CSV_NBYTES_PER_FRAME per frame if more
@@ -265,16 +265,6 @@ def _reshaped(image: MRCFile, nav_shape: tuple[int, ...]) -> MRCFile:
     )
 
 
-def _user_axes(nav: tuple[int, ...]) -> list[dict[str, Any]]:
-    """Navigation axes of a user-given shape: (y, x) for two axes, nav0.. otherwise; no
-    physical scale (the info's scan steps describe the scan's own grid, not this one)."""
-    names = ["y", "x"] if len(nav) == 2 else [f"nav{i}" for i in range(len(nav))]
-    return [
-        {"name": n, "size": int(s), "scale": 1.0, "units": None, "offset": 0.0, "navigate": True}
-        for n, s in zip(names, nav, strict=True)
-    ]
-
-
 def _as_named(images: Any) -> dict[str, Any]:
     """User-given images (list of paths or dict name -> path) as a dict name -> path."""
     if images is None:
@@ -388,10 +378,8 @@ def open_de_movie(
             geometry = _custom_scan(
                 info, store, stem, scan_file, storage_options, layout.n_frames, frame_nbytes
             )
-        elif info.enabled("Scan - Enable"):
-            geometry = raster_geometry(info, layout.n_frames, partial_scan, frame_nbytes)
         else:
-            geometry = movie_geometry(info, layout.n_frames)
+            geometry = info_geometry(info, layout.n_frames, partial_scan, frame_nbytes)
     if geometry is None:
         movie.notes.extend(notes)
         return movie
@@ -415,7 +403,7 @@ def open_de_movie(
             axes = geometry.axes + signal_axes(info, layout.ny, layout.nx)
         elif geometry.kind == "user":
             # The user's grid: plain navigation axes, but the frames keep the info's sizes.
-            axes = _user_axes(geometry.navigation_shape) + signal_axes(info, layout.ny, layout.nx)
+            axes = user_axes(geometry.navigation_shape) + signal_axes(info, layout.ny, layout.nx)
     out = MRCFile(
         store,
         movie.main_header,

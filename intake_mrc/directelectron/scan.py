@@ -376,3 +376,23 @@ def scan_type(info: DEInfo) -> str:
 
 def needs_coordinates(info: DEInfo) -> bool:
     return info.enabled("Scan - Enable") and scan_type(info) in ("random", "xy file")
+
+
+def info_geometry(
+    info: DEInfo, n_frames: int, partial_scan: PartialScan, frame_nbytes: int = 1
+) -> ScanGeometry:
+    """The geometry the info file alone gives (a raster scan, or a movie without a scan);
+    a Random or XY-file scan (``needs_coordinates``) needs its scan-coordinates file."""
+    if info.enabled("Scan - Enable"):
+        return raster_geometry(info, n_frames, partial_scan, frame_nbytes)
+    return movie_geometry(info, n_frames)
+
+
+def user_axes(nav: tuple[int, ...]) -> list[dict[str, Any]]:
+    """Navigation axes of a user-given shape: (y, x) for two axes, nav0.. otherwise; no
+    physical scale (the info's scan steps describe the scan's own grid, not this one)."""
+    names = ["y", "x"] if len(nav) == 2 else [f"nav{i}" for i in range(len(nav))]
+    return [
+        {"name": n, "size": int(s), "scale": 1.0, "units": None, "offset": 0.0, "navigate": True}
+        for n, s in zip(names, nav, strict=True)
+    ]
