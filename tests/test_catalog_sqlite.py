@@ -79,9 +79,15 @@ def test_index_search(session, tmp_path):
     assert list(cat.search(acquisition_number=1)) == ["de_20250101_00001"]
     assert list(cat.search(acquisition_number=(2, 9))) == ["de_20250102_00002"]
     assert list(cat.search(shape=[2, 3, 4])) == ["stack"]
-    assert list(cat.search(shape=[15, 4, 6])) == ["de_20250101_00001"]  # the movie's header
+    # the movie's shape as open_mrc gives it: the 5 x 3 scan of 4 x 6 frames, not the header's
+    # 15 frames
+    assert list(cat.search(shape=[3, 5, 4, 6])) == ["de_20250101_00001"]
+    assert list(cat.search(shape=[15, 4, 6])) == []
     assert list(cat.search(pixel_size=(50, 60))) == ["HAADFscan"]
-    (hostile,) = cat.search(pixel_size=2.5)
+    # 2.5 Å: the hostile file's cell, and the DE movies' specimen pixel size (0.25 nm)
+    found_25 = sorted(cat.search(pixel_size=2.5))
+    assert [n for n in found_25 if n[:3] == "de_"] == ["de_20250101_00001", "de_20250102_00002"]
+    (hostile,) = [n for n in found_25 if n[:3] != "de_"]
     assert cat.metadata_of(hostile)["shape"] == [2, 2]
     assert list(cat.search(kind="mrc", nx=(3, 4))) == ["stack"]
     assert list(cat.search(kind="mrc").search(shape=[16, 16])) == ["HAADFscan"]
