@@ -627,7 +627,7 @@ def _check_refs_commands(run, world):
         backend_kwargs={
             "consolidated": False,
             "zarr_format": 2,
-            "storage_options": {"fo": "big.refs.parq", "lazy": True},
+            "storage_options": {"fo": "big.refs.parq", "lazy": True, "remote_protocol": "file"},
         },
     )
     np.testing.assert_array_equal(ds["data"].values, _mrcfile("big_stack.mrc")[0])
