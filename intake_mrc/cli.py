@@ -69,10 +69,11 @@ def add_storage_options(parser: argparse.ArgumentParser, extra_help: str = "") -
 
 
 def check_storage_options(url: str, options: dict[str, Any]) -> None:
-    """Unknown storage options are a usage error, named before anything is read."""
-    from .storage.options import unknown_storage_options
+    """Unknown or wrongly typed storage options are a usage error, named before anything is
+    read."""
+    from .storage.options import unknown_storage_options, wrongly_typed_storage_options
 
-    problems = unknown_storage_options(url, options)
+    problems = unknown_storage_options(url, options) + wrongly_typed_storage_options(options)
     if problems:
         raise UsageError("--storage-options: " + "; ".join(problems))
 

@@ -127,6 +127,26 @@ def test_unknown_storage_option_is_reported_as_such(capsys, url, options, messag
     assert not Path("never-written.yaml").exists()
 
 
+@pytest.mark.parametrize(
+    "url, options, message",
+    [
+        ("https://127.0.0.1:9/x.mrc", {"headers": "notadict"}, "'headers' must be an object"),
+        ("https://127.0.0.1:9/x.mrc", {"headers": {"X-Key": 5}}, "'headers' must map names"),
+        ("s3://bucket/x.mrc", {"anon": "yes"}, "'anon' must be true or false, not str"),
+        ("s3://bucket/x.mrc", {"secret": 987654321}, "'secret' must be a string, not int"),
+        ("s3://bucket/x.mrc", {"client_kwargs": []}, "'client_kwargs' must be an object"),
+    ],
+)
+def test_wrongly_typed_storage_option_is_named(capsys, url, options, message):
+    # (was "dictionary update sequence element #0 ..." from inside aiohttp, exit 1)
+    for command in (["info"], ["validate"], ["catalog", "-o", "never-written.yaml"]):
+        code, out, err = run([*command, url, "--storage-options", json.dumps(options)], capsys)
+        assert code == 2, (command, err)
+        assert f"--storage-options: storage option {message}" in err, err
+        assert "987654321" not in err  # a value is never quoted: it may be a credential
+    assert not Path("never-written.yaml").exists()
+
+
 def test_our_read_settings_are_known_storage_options(capsys, http_upload):
     """The README's read settings (``storage_options={"intake_mrc": {...}}``) work from the
     command line; a misspelt setting inside them is still named."""

@@ -1,7 +1,7 @@
-"""Which storage options a filesystem does not know: a misspelt option (``anno`` for ``anon``)
-is otherwise silently ignored by some fsspec filesystems and fails much later as a read
-error in others (HTTP passes unknown options to every request). The command line reports
-them first, by name."""
+"""Which storage options a filesystem does not know, or has the wrong type: a misspelt option
+(``anno`` for ``anon``) is otherwise silently ignored by some fsspec filesystems and fails much
+later as a read error in others (HTTP passes unknown options to every request), and a
+``headers`` string fails inside aiohttp. The command line reports them first, by name."""
 
 from __future__ import annotations
 
@@ -74,4 +74,39 @@ def unknown_storage_options(url: str, storage_options: dict[str, Any]) -> list[s
     return out
 
 
-__all__ = ["known_storage_options", "unknown_storage_options"]
+# Options whose type fsspec, s3fs and aiohttp expect, for a message naming the option rather
+# than a failure deep in a request ("dictionary update sequence element #0 ...").
+_MAPPINGS = {
+    "headers",
+    "client_kwargs",
+    "config_kwargs",
+    "s3_additional_kwargs",
+    "remote_options",
+    "target_options",
+    SETTINGS_KEY,
+}
+_BOOLS = {"anon", "use_ssl", "requester_pays", "version_aware", "skip_instance_cache"}
+_STRINGS = {"key", "secret", "token", "endpoint_url", "profile", "region_name"}
+
+
+def wrongly_typed_storage_options(storage_options: dict[str, Any]) -> list[str]:
+    """Descriptions of options whose value has a type no filesystem takes there (e.g.
+    ``headers`` that is not an object of strings); values are never quoted (they may be
+    credentials), only their type."""
+    out = []
+    for name in sorted(storage_options):
+        value = storage_options[name]
+        if name in _MAPPINGS and not isinstance(value, dict):
+            out.append(f"storage option {name!r} must be an object, not {type(value).__name__}")
+        elif name == "headers" and not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+        ):
+            out.append("storage option 'headers' must map names to strings")
+        elif name in _BOOLS and not isinstance(value, bool):
+            out.append(f"storage option {name!r} must be true or false, not {type(value).__name__}")
+        elif name in _STRINGS and value is not None and not isinstance(value, str):
+            out.append(f"storage option {name!r} must be a string, not {type(value).__name__}")
+    return out
+
+
+__all__ = ["known_storage_options", "unknown_storage_options", "wrongly_typed_storage_options"]
