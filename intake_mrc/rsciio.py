@@ -395,6 +395,8 @@ def _fei_metadata(metadata: dict[str, Any], records: Any, kind: str) -> None:
         if name in _FEI_POSITIVE and not all(v > 0 for v in found):
             continue
         scaled = [float(v) * factor for v in found]
+        if not all(math.isfinite(v) for v in scaled):  # 1e308 m is inf mm: not a position
+            continue
         put(path, scaled[0] if len(set(scaled)) == 1 else scaled)
     microscope = values("Microscope type")
     if microscope and microscope[0]:

@@ -393,3 +393,29 @@ def test_fei1_tilt_series_validity_bits_and_per_section_values(tmp_path):
     assert tem["detector"] == "Falcon" == tem["Detector"]["Camera"]["name"]
     s = intake_mrc.open_mrc(path).to_hyperspy()
     assert list(s.metadata.Acquisition_instrument.TEM.Stage.tilt_alpha) == [-60.0, 0.0, 60.0]
+
+
+def test_fei1_hostile_values_with_every_validity_bit_set(tmp_path):
+    """NaN, inf and values that overflow when scaled (1e308 m in mm), all marked valid,
+    give no metadata entry; a garbage mode and timestamp are ignored."""
+    import mrcfile
+
+    n = 2
+    records = np.zeros(n, dtype=mrcfile.dtypes.get_ext_header_dtype(b"FEI1", "<"))
+    for name in records.dtype.names:
+        if records[name].dtype.kind == "f":
+            records[name] = [np.nan, np.inf]
+    records["X-Stage"] = 1e308  # finite in metres, inf in millimetres
+    records["Alpha tilt"] = 30.0
+    records["Timestamp"] = np.nan
+    records["Instrument mode"] = 7
+    records["Metadata size"] = records.dtype.itemsize
+    for mask in ("Bitmask 1", "Bitmask 2", "Bitmask 3", "Bitmask 4"):
+        records[mask] = 0xFFFFFFFF
+    data = np.zeros((n, 4, 4), np.float32)
+    path = write_mrc(tmp_path / "hostile.mrc", data, extended=records, exttyp=b"FEI1")
+    out = ours.file_reader(path)[0]
+    tem = out["metadata"]["Acquisition_instrument"]["TEM"]
+    assert tem["Stage"] == {"tilt_alpha": 30.0}
+    assert "acquisition_mode" not in tem and "beam_energy" not in tem
+    assert "date" not in out["metadata"]["General"]
