@@ -23,6 +23,7 @@ import fsspec
 import numpy as np
 from fsspec.asyn import AsyncFileSystem
 
+from .arguments import check_navigation_shape
 from .catalog import CatalogEntry
 from .directelectron.fields import catalog_fields
 from .directelectron.info import MAX_INFO_NBYTES, DEInfo, parse_info
@@ -184,7 +185,8 @@ def _de_movie_fields(
     out: dict[str, Any] = {"stored_shape": stored}
     navigation = kwargs.get("navigation_shape")
     if navigation is not None:
-        nav = tuple(int(n) for n in reversed(list(navigation)))
+        # Checked as open_mrc checks it (positive integers): a catalog's value is input.
+        nav = tuple(reversed(check_navigation_shape(navigation, info.source)))
         if math.prod(nav) != n_frames:
             raise MetadataError(
                 f"navigation_shape {list(navigation)} does not hold the movie's {n_frames} "

@@ -313,3 +313,21 @@ def test_de_shapes_are_what_open_mrc_says(tmp_path):
     short = entries["de_20250101_00004"].metadata
     assert "5 frames" in short["index_errors"]["info"]
     assert short["shape"] == [5, 4, 4]  # the header's, as nothing better is known
+
+
+@pytest.mark.parametrize("navigation_shape", [[-3, -2], [2.0, 3.0], [True, 6]])
+def test_de_hostile_navigation_shape_is_an_index_error(tmp_path, navigation_shape):
+    # A catalog's navigation_shape is checked as open_mrc checks it: a shape whose product
+    # fits the frames but holds negative, float or bool sizes is an error, not a shape.
+    root = tmp_path / "de"
+    write_acquisition(root, "20250101_00001", scan=(3, 2), frame=(4, 4))
+    urls, sizes = list_files(str(root))
+    entries = plan_entries(urls, sizes)
+    for entry in entries:
+        entry.kwargs["navigation_shape"] = navigation_shape
+    assert index_headers(entries) == 1
+    meta = entries[0].metadata
+    assert "navigation_shape" in meta["index_errors"]["info"]
+    assert meta["shape"] == [6, 4, 4]  # the header's, as nothing better is known
+    with pytest.raises(Exception, match="navigation_shape"):
+        open_mrc(entries[0].url, **entries[0].kwargs)
