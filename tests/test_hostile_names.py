@@ -369,3 +369,14 @@ def test_listed_key_with_double_colon_in_a_chain_form_is_left_out_with_a_warning
         assert urls == ["memory:///colon-glob/c.mrc"]
     finally:
         fs.rm("/colon-glob", recursive=True)
+
+
+def test_http_sibling_of_a_name_with_an_encoded_slash_stays_in_its_folder():
+    """A movie named ``..%2F..%2Fx.mrc`` (its name decodes to ``../../x.mrc``): its info
+    file is ``..%2F..%2Fx_info.txt`` beside it, never ``/x_info.txt`` two folders up."""
+    from intake_mrc.storage.opener import open_store
+
+    store = open_store("http://127.0.0.1:9/d/e/..%2F..%2Fx.mrc")
+    assert store.basename == "../../x.mrc"
+    sibling = store.sibling("../../x_info.txt")
+    assert sibling.path == "http://127.0.0.1:9/d/e/..%2F..%2Fx_info.txt"

@@ -278,7 +278,8 @@ class FsspecStore(ByteStore):
 
     def sibling(self, name: str) -> FsspecStore:
         folder = self.path.rstrip("/").rsplit("/", 1)[0]
-        path = folder + "/" + (quote(name) if self._is_http else name)
+        # The whole name quoted (a "/" in it too): the basename of an HTTP URL is unquoted.
+        path = folder + "/" + (quote(name, safe="") if self._is_http else name)
         display = self.name.rsplit("/", 1)[0] + "/" + name
         return FsspecStore(self.fs, path, display, self.retries, self.backoff, self.part_nbytes)
 
