@@ -331,3 +331,47 @@ def test_de_hostile_navigation_shape_is_an_index_error(tmp_path, navigation_shap
     assert meta["shape"] == [6, 4, 4]  # the header's, as nothing better is known
     with pytest.raises(Exception, match="navigation_shape"):
         open_mrc(entries[0].url, **entries[0].kwargs)
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        {"Scan - Size X": 10**30, "Scan - Size Y": 10**30},
+        {"Scan - Size X": -3, "Scan - Size Y": -2},
+        {"Scan - Size X": 3, "Scan - Size Y": 0},
+        {"Specimen Pixel Size X (nanometers)": "nan", "Specimen Pixel Size Y (nanometers)": "inf"},
+        {"Specimen Pixel Size X (nanometers)": -1, "Specimen Pixel Size Y (nanometers)": 0},
+    ],
+)
+@pytest.mark.parametrize("partial_scan", ["error", "pad"])
+def test_de_hostile_info_values_are_not_fatal(tmp_path, values, partial_scan):
+    # Huge, negative or zero scan sizes and NaN/negative pixel sizes in an info file: the
+    # index records an error or a shape open_mrc agrees with, never crashes or plans a grid.
+    root = tmp_path / "de"
+    write_acquisition(root, "20250101_00001", scan=(3, 2), frame=(4, 4))
+    info = root / "20250101_00001_info.txt"
+    lines = info.read_text().splitlines()
+    keys = {line.split("=", 1)[0].strip() for line in lines if "=" in line}
+    assert set(values) <= keys
+    lines = [
+        f"{line.split('=', 1)[0].strip()} = {values[line.split('=', 1)[0].strip()]}"
+        if "=" in line and line.split("=", 1)[0].strip() in values
+        else line
+        for line in lines
+    ]
+    info.write_text("\n".join(lines) + "\n")
+    urls, sizes = list_files(str(root))
+    entries = plan_entries(urls, sizes)
+    for entry in entries:
+        entry.kwargs["partial_scan"] = partial_scan
+    index_headers(entries)
+    meta = entries[0].metadata
+    try:
+        movie = open_mrc(entries[0].url, **entries[0].kwargs)
+    except Exception:  # noqa: BLE001 - open_mrc refuses: the index says why
+        assert "info" in meta["index_errors"]
+    else:
+        assert meta["shape"] == list(movie.shape)
+        assert meta["voxel_size_angstrom"] == list(movie.voxel_size)
+        for v in meta["voxel_size_angstrom"]:
+            assert v is None or (np.isfinite(v) and v > 0)
