@@ -86,9 +86,9 @@ def open_decompressed(
     """The decompressed view of a gzip/bzip2 file and its first bytes, limited to the size
     its header declares (header, extended header and data): nothing past it is ever
     decompressed, whatever the stream holds."""
-    # A short first read already holds the whole compressed file: not read again.
-    whole = head if store.known_size() == len(head) else None
-    decompressed = DecompressedStore(store, compression, whole)
+    # The first read holds the compressed file's first bytes (all of them when short):
+    # decompression starts there, and they are not fetched again.
+    decompressed = DecompressedStore(store, compression, head)
     head = decompressed.head(FIRST_READ_NBYTES)
     try:
         layout = parse_main_header(head, decompressed.name, None).layout

@@ -295,3 +295,31 @@ def test_local_cluster_of_processes_reads_http_and_s3(
             client.close(timeout=30)
         if cluster is not None:
             cluster.close(timeout=30)
+
+
+def test_compressed_remote_file_is_read_once_byte_for_byte(tmp_path, monkeypatch):
+    """A gzip file over fsspec: the first read (the header's) is where decompression
+    starts; no compressed byte range is fetched twice."""
+    import gzip
+
+    from fsspec.implementations.memory import MemoryFileSystem
+
+    data = np.random.default_rng(5).integers(0, 65535, size=(16, 128, 128), dtype=np.uint16)
+    raw = gzip.compress(write_mrc(tmp_path / "g.mrc", data).read_bytes(), 1)
+    url = "memory://intake-mrc-once/g.mrc.gz"
+    fs = fsspec.filesystem("memory")
+    fs.pipe_file(url, raw)
+    fetched: list[tuple[int, int]] = []
+    cat_file = MemoryFileSystem.cat_file
+
+    def counting(self, path, start=None, end=None, **kwargs):
+        out = cat_file(self, path, start=start, end=end, **kwargs)
+        fetched.append((start or 0, (start or 0) + len(out)))
+        return out
+
+    monkeypatch.setattr(MemoryFileSystem, "cat_file", counting)
+    try:
+        np.testing.assert_array_equal(intake_mrc.open_mrc(url).read(), data)
+    finally:
+        fs.rm(url)
+    assert sum(end - start for start, end in fetched) == len(raw), fetched

@@ -102,7 +102,8 @@ class DecompressedStore(ByteStore):
         self.inner = inner
         self.compression = compression
         self.name = f"{inner.name} ({compression})"
-        # ``whole``: the compressed file when an earlier read already holds all of it.
+        # ``whole``: the compressed file's first bytes (all of it, or a prefix) when an
+        # earlier read already holds them; reading continues after them.
         self._whole = whole
         self._limit: int | None = None
         self._lock = threading.Lock()
