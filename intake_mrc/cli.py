@@ -121,17 +121,14 @@ def check_output(output: str, url: str) -> None:
     if not os.path.isfile(output):
         return
     from .catalog import is_mrc_name
+    from .format.header import MAP_ID_END, has_map_id
 
     same = os.path.isfile(url) and os.path.samefile(output, url)
     with open(output, "rb") as existing:
-        head = existing.read(HEADER_ID_END)
-    if same or head[208:211] == b"MAP" or is_mrc_name(os.path.basename(output)):
+        head = existing.read(MAP_ID_END)
+    if same or has_map_id(head) or is_mrc_name(os.path.basename(output)):
         what = "is the input MRC file" if same else "is an MRC file"
         raise UsageError(f"-o {output} {what}; choose another name for the output")
-
-
-# The 'MAP ' id of an MRC header ends at this byte.
-HEADER_ID_END = 212
 
 
 def _positive_int(text: str) -> int:

@@ -38,6 +38,7 @@ from .format.header import (
     detect_compression,
     first_voxel_angstrom,
     grid_start,
+    has_map_id,
     imod_origin_sign,
     parse_main_header,
 )
@@ -198,7 +199,7 @@ class MRCFile:
         store = store or open_store(urlpath_or_file, storage_options)
         head = store.head(FIRST_READ_NBYTES)
         compression = detect_compression(head)
-        if compression and head[208:211] != b"MAP":
+        if compression and not has_map_id(head):
             store, head = open_decompressed(store, head, compression)
         header = parse_main_header(
             head, store.name, store.known_size(), signed_bytes, default_unsigned_bytes

@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from .errors import MetadataError, MRCFormatError
-from .format.header import detect_compression
+from .format.header import detect_compression, has_map_id
 from .format.validate import header_problems, statistics_problems
 
 Statistics = Literal["auto", "always", "never"]
@@ -63,7 +63,7 @@ def _refused(
     store = open_store(urlpath, storage_options)
     head = store.head(FIRST_READ_NBYTES)
     compression = detect_compression(head)
-    if compression and head[208:211] != b"MAP":
+    if compression and not has_map_id(head):
         try:
             # Decompressed no further than the header declares (its size() stops there).
             store, head = open_decompressed(store, head, compression)

@@ -90,3 +90,16 @@ def test_layouts_must_tile_the_header():
         record_dtype([("a", 0, "V8"), ("b", 12, "V1012")])
     with pytest.raises(ValueError, match="end at byte 1020"):
         record_dtype([("a", 0, "V8"), ("b", 8, "V1012")])
+
+
+def test_map_id_is_read_where_mrcfile_declares_it():
+    from intake_mrc.format.header import MAP_ID_END, MAP_ID_OFFSET, has_map_id, map_id
+
+    offset = mrcfile.dtypes.HEADER_DTYPE.fields["map"][1]
+    assert (MAP_ID_OFFSET, MAP_ID_END) == (offset, offset + 4)
+    head = bytearray(1024)
+    assert not has_map_id(head) and map_id(head) == b"\x00" * 4
+    for fourth in (b" ", b"\x00"):
+        head[offset : offset + 4] = b"MAP" + fourth
+        assert has_map_id(head) and map_id(head) == b"MAP" + fourth
+    assert not has_map_id(bytes(head[: offset + 2]))  # too short to hold it

@@ -86,6 +86,19 @@ HEADER_FIELDS: tuple[HeaderField, ...] = (
 )
 
 HEADER_FIELD: dict[str, HeaderField] = {f.name: f for f in HEADER_FIELDS}
+# Where MRC2014 puts the 'MAP ' id (bytes 208-211).
+MAP_ID_OFFSET = HEADER_FIELD["map"].offset
+MAP_ID_END = MAP_ID_OFFSET + 4
+
+
+def map_id(head: bytes) -> bytes:
+    """The four bytes of the map id (fewer when ``head`` is shorter)."""
+    return bytes(head[MAP_ID_OFFSET:MAP_ID_END])
+
+
+def has_map_id(head: bytes) -> bool:
+    """'MAP' at byte 208; writers differ in the fourth byte (space or NUL)."""
+    return map_id(head)[:3] == b"MAP"
 
 
 def record_dtype(fields: list[tuple[str, int, Any]]) -> np.dtype:
@@ -466,7 +479,7 @@ def parse_main_header(
         if detect_compression(head):
             raise MRCFormatError("compressed data passed as an MRC header", source, "header")
         # As validate says it: without the 'MAP ' id, nothing shows this is MRC at all.
-        what = "truncated" if head[208:212].startswith(b"MAP") else "not an MRC file"
+        what = "truncated" if has_map_id(head) else "not an MRC file"
         raise TruncatedFileError(
             f"{what}: {len(head)} bytes, shorter than the 1024-byte MRC header", source, "header"
         )
@@ -477,7 +490,7 @@ def parse_main_header(
     raw = np.frombuffer(head[:HEADER_NBYTES], header_dtype(byte_order))[0]
     fields = header_fields(raw)
     map_ok = fields["map"] in ("MAP", "MAP\x00")
-    map_at = HEADER_FIELD["map"].offset
+    map_at = MAP_ID_OFFSET
 
     def fail(message: str, field_name: str) -> MRCFormatError:
         if not map_ok and not rule.startswith("machine stamp"):

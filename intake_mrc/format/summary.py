@@ -15,7 +15,7 @@ from typing import Any
 
 from ..errors import MRCFormatError
 from .extended import OLD_FEI_NBYTES, decode_extended_header, fei_pixel_size_m
-from .header import HEADER_NBYTES, detect_compression, parse_main_header
+from .header import HEADER_NBYTES, detect_compression, has_map_id, parse_main_header
 
 # Enough for the main header and the first FEI1/FEI2 (768/888 bytes) or old-FEI (128 bytes)
 # record, which is all a summary needs: one small range request per file.
@@ -56,7 +56,7 @@ def summarize_head(
 
     Raises ``MRCFormatError`` (or a subclass) for what ``open_mrc`` would refuse."""
     compression = detect_compression(head)
-    if compression and head[208:211] != b"MAP":
+    if compression and not has_map_id(head):
         head = decompress_prefix(head, compression, source)
         file_size = None  # the listed size is the compressed one
     header = parse_main_header(

@@ -17,12 +17,15 @@ import numpy as np
 
 from .header import (
     HEADER_NBYTES,
+    MAP_ID_OFFSET,
     MODES,
     DataLayout,
     detect_byte_order,
     detect_compression,
+    has_map_id,
     header_dtype,
     header_fields,
+    map_id,
 )
 
 KNOWN_EXTTYPS = ("CCP4", "MRCO", "SERI", "AGAR", "FEI1", "FEI2", "HDF5")
@@ -34,7 +37,7 @@ def looks_like_mrc(head: bytes) -> bool:
     and a mode that make sense in some byte order. A PNG or a text file is neither."""
     if len(head) < HEADER_NBYTES:
         return False
-    if head[208:211] == b"MAP":
+    if has_map_id(head):
         return True
     for order in "<>":
         raw = np.frombuffer(head[:HEADER_NBYTES], header_dtype(order))[0]
@@ -50,20 +53,26 @@ def header_problems(head: bytes, file_size: int | None = None) -> list[str]:
     if len(head) < HEADER_NBYTES:
         if detect_compression(head):
             return ["compressed data: decompress before validating the header"]
-        if head[208:211] == b"MAP":
+        if has_map_id(head):
             return [f"truncated: {len(head)} bytes, shorter than the 1024-byte header"]
         return [f"not an MRC file: {len(head)} bytes, shorter than the 1024-byte header"]
     if not looks_like_mrc(head):
         kind = detect_compression(head)
-        what = f"{kind} data without an MRC file inside" if kind else "no 'MAP ' id at byte 208"
+        what = (
+            f"{kind} data without an MRC file inside"
+            if kind
+            else f"no 'MAP ' id at byte {MAP_ID_OFFSET}"
+        )
         return [f"not an MRC file: {what}, and no byte order gives a known mode and sizes"]
     problems: list[str] = []
     byte_order, _ = detect_byte_order(head, file_size)
     raw = np.frombuffer(head[:HEADER_NBYTES], header_dtype(byte_order))[0]
     f = header_fields(raw)
 
-    if bytes(head[208:212]) != b"MAP ":
-        problems.append(f"map id at byte 208 is {bytes(head[208:212])!r}, should be b'MAP '")
+    if map_id(head) != b"MAP ":
+        problems.append(
+            f"map id at byte {MAP_ID_OFFSET} is {map_id(head)!r}, should be b'MAP '"
+        )
     stamp = bytes(head[212:216])
     if not (stamp[0] == 0x44 and stamp[1] in (0x44, 0x41) or stamp[:2] == b"\x11\x11"):
         problems.append(
