@@ -23,11 +23,10 @@ import fsspec
 import numpy as np
 from fsspec.asyn import AsyncFileSystem
 
-from .arguments import check_navigation_shape
 from .catalog import CatalogEntry
 from .directelectron.fields import catalog_fields
 from .directelectron.info import MAX_INFO_NBYTES, DEInfo, parse_info
-from .directelectron.scan import info_geometry, needs_coordinates, signal_axes, user_axes
+from .directelectron.scan import movie_axes, navigation_geometry
 from .errors import MetadataError, MRCFormatError, StorageError
 from .format.header import detect_compression
 from .format.summary import SUMMARY_HEAD_NBYTES, summarize_head
@@ -184,25 +183,25 @@ def _de_movie_fields(
     n_frames = math.prod(stored[:-2])
     out: dict[str, Any] = {"stored_shape": stored}
     navigation = kwargs.get("navigation_shape")
-    if navigation is not None:
-        # Checked as open_mrc checks it (positive integers): a catalog's value is input.
-        nav = tuple(reversed(check_navigation_shape(navigation, info.source)))
-        if math.prod(nav) != n_frames:
-            raise MetadataError(
-                f"navigation_shape {list(navigation)} does not hold the movie's {n_frames} "
-                "frames",
-                info.source,
-            )
-        axes = user_axes(nav)
-    elif needs_coordinates(info):
+    # The reader's rule (a catalog's navigation_shape is input: checked as open_mrc checks it)
+    geometry = navigation_geometry(
+        info,
+        n_frames,
+        navigation,
+        kwargs.get("partial_scan", "error"),
+        ny * nx * np.dtype(fields["dtype"]).itemsize,
+        info.source,
+    )
+    if geometry is None:  # a Random or XY-file scan
         out["shape"] = None
         return out
-    else:
-        partial = kwargs.get("partial_scan", "error")
-        itemsize = np.dtype(fields["dtype"]).itemsize
-        geometry = info_geometry(info, n_frames, partial, ny * nx * itemsize)
-        nav, axes = geometry.navigation_shape, geometry.axes
-    axes = axes + signal_axes(info, ny, nx)
+    nav = geometry.navigation_shape
+    if geometry.kind == "user" and math.prod(nav) != n_frames:
+        raise MetadataError(
+            f"navigation_shape {list(navigation)} does not hold the movie's {n_frames} frames",
+            info.source,
+        )
+    axes = movie_axes(info, geometry, ny, nx) or []
     out["shape"] = [*nav, ny, nx]
     out["voxel_size_angstrom"] = list(
         voxel_size_of_axes(axes, tuple(fields["voxel_size_angstrom"]))

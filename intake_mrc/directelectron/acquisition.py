@@ -15,7 +15,6 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import replace
 from typing import Any
 
-from ..arguments import check_navigation_shape
 from ..errors import MetadataError, MRCFormatError
 from ..mrc import MRCFile
 from ..storage import ByteStore, open_store
@@ -35,11 +34,9 @@ from .scan import (
     PartialScan,
     ScanGeometry,
     custom_geometry,
-    info_geometry,
-    needs_coordinates,
+    movie_axes,
+    navigation_geometry,
     parse_scan_coordinates,
-    signal_axes,
-    user_axes,
 )
 
 # A scan-coordinates CSV may be this large, or CSV_NBYTES_PER_FRAME per frame if more
@@ -369,17 +366,15 @@ def open_de_movie(
     # One frame as handed out: what padding a position with zeros costs.
     frame_nbytes = layout.ny * layout.nx * layout.out_dtype.itemsize
     geometry: ScanGeometry | None = None
-    if navigation_shape is not None:
-        # The user's shape wins; MRCFile checks that it holds the frames.
-        nav = tuple(reversed(check_navigation_shape(navigation_shape, store.name)))
-        geometry = ScanGeometry("user", nav, [])
-    elif info is not None:
-        if needs_coordinates(info):
+    if navigation_shape is not None or info is not None:
+        # (MRCFile checks that a user's shape holds the frames.)
+        geometry = navigation_geometry(
+            info, layout.n_frames, navigation_shape, partial_scan, frame_nbytes, store.name
+        )
+        if geometry is None and info is not None:
             geometry = _custom_scan(
                 info, store, stem, scan_file, storage_options, layout.n_frames, frame_nbytes
             )
-        else:
-            geometry = info_geometry(info, layout.n_frames, partial_scan, frame_nbytes)
     if geometry is None:
         movie.notes.extend(notes)
         return movie
@@ -399,11 +394,7 @@ def open_de_movie(
             "info_file": info.source,
             "notes": info.notes,
         }
-        if geometry.axes:
-            axes = geometry.axes + signal_axes(info, layout.ny, layout.nx)
-        elif geometry.kind == "user":
-            # The user's grid: plain navigation axes, but the frames keep the info's sizes.
-            axes = user_axes(geometry.navigation_shape) + signal_axes(info, layout.ny, layout.nx)
+        axes = movie_axes(info, geometry, layout.ny, layout.nx)
     out = MRCFile(
         store,
         movie.main_header,

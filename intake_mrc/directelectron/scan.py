@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from ..arguments import check_navigation_shape
 from ..array import FrameTable, PaddedFrameTable
 from ..errors import MetadataError
 from .info import DEInfo
@@ -396,3 +397,40 @@ def user_axes(nav: tuple[int, ...]) -> list[dict[str, Any]]:
         {"name": n, "size": int(s), "scale": 1.0, "units": None, "offset": 0.0, "navigate": True}
         for n, s in zip(names, nav, strict=True)
     ]
+
+
+def navigation_geometry(
+    info: DEInfo | None,
+    n_frames: int,
+    navigation_shape: Any,
+    partial_scan: PartialScan,
+    frame_nbytes: int,
+    source: str | None,
+) -> ScanGeometry | None:
+    """A DE movie's navigation, as the reader and the catalog index both decide it: the
+    user's ``navigation_shape`` wins (checked: positive integers; its axes are left to
+    :func:`movie_axes`), else the info file's raster scan or frame series. None for a Random
+    or XY-file scan, whose grid needs the scan-coordinates file. ``info`` may be None only
+    when ``navigation_shape`` is given."""
+    if navigation_shape is not None:
+        nav = tuple(reversed(check_navigation_shape(navigation_shape, source)))
+        return ScanGeometry("user", nav, [])
+    assert info is not None
+    if needs_coordinates(info):
+        return None
+    return info_geometry(info, n_frames, partial_scan, frame_nbytes)
+
+
+def movie_axes(
+    info: DEInfo, geometry: ScanGeometry, ny: int, nx: int
+) -> list[dict[str, Any]] | None:
+    """Every axis of a DE movie: the geometry's navigation axes (plain ones for the user's
+    grid, as the info's scan steps describe the scan's own grid) then the frame's, which
+    keep the info's pixel sizes. None when the geometry names no axes."""
+    if geometry.axes:
+        navigation = geometry.axes
+    elif geometry.kind == "user":
+        navigation = user_axes(geometry.navigation_shape)
+    else:
+        return None
+    return navigation + signal_axes(info, ny, nx)
