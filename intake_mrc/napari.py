@@ -107,6 +107,10 @@ def layer_data(f: Any) -> list[LayerData]:
     # Sampled from the default chunks: fewer tasks to slice (0.3 s less for a million
     # frames), and dask's fusion reads only the sampled frames either way.
     sample = f.to_dask()
+    if data.ndim == 2:
+        # A single image: napari draws all of it, and sampling its contrast reads all of it;
+        # read it once, here, for both (it was fetched twice over HTTP and S3).
+        data = sample = data.persist()
     axes = f.axes
     meta: dict[str, Any] = {
         "name": f.store.basename or "mrc",

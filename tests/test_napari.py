@@ -155,3 +155,17 @@ def test_no_range_url_reads_three_frames_and_napari_slicing_one_chunk(
         frame = np.asarray(data[200])
     np.testing.assert_array_equal(frame, values[200])
     assert 16384 <= http_server.bytes_requested() <= CHUNK_BYTES < size / 4
+
+
+def test_single_image_is_read_once_for_contrast_and_drawing(tmp_path, http_upload, http_server):
+    values = np.random.default_rng(4).normal(size=(256, 256)).astype(np.float32)
+    write_mrc(tmp_path / "image.mrc", values, header={"dmin": 2.0, "dmax": 1.0})  # no range
+    (url,) = http_upload(tmp_path / "image.mrc", prefix="napari-image")
+    http_server.requests.clear()
+    ((data, meta, _),) = get_reader(url)(url)
+    assert data.shape == (256, 256)
+    assert meta["contrast_limits"] == [float(values.min()), float(values.max())]
+    with dask.config.set({"optimization.fuse.active": False}):  # as napari slices
+        np.testing.assert_array_equal(np.asarray(data), values)
+    # the header's read-ahead (which may hold the start of the image) and the image, once
+    assert http_server.bytes_requested() <= 66560 + values.nbytes
