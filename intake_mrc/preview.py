@@ -302,11 +302,11 @@ def _scan_preview(
     frame_nbytes = _frame_nbytes(f)
     axes = f.axes[-4:]
     pixels = (slice(None, None, stride),) * 2
-    centre = _take(f, lead + (slice(ny // 2, ny // 2 + 1), slice(nx // 2, nx // 2 + 1)) + pixels)
-    centre = centre.reshape(centre.shape[-2:])
-    pattern_label = f"diffraction pattern at scan ({ny // 2}, {nx // 2}), log scale"
+    cy, cx = ny // 2, nx // 2
+    centre = None
+    pattern_label = f"diffraction pattern at scan ({cy}, {cx}), log scale"
     saved = _saved_virtual_image(f, (ny, nx))
-    frames_read = 1
+    frames_read = 0
     if saved is not None:
         navigator, name = saved
         source = f"navigator: the saved DE virtual image {name!r} (no patterns read for it)"
@@ -318,7 +318,10 @@ def _scan_preview(
         columns = slice(None, None, step)
         n_columns = len(range(0, nx, step))
         patterns = _take_counted(f, lead, rows, (columns,), n_columns, progress)
-        patterns = patterns.reshape(patterns.shape[-4:]).astype(np.float64)
+        patterns = patterns.reshape(patterns.shape[-4:])
+        if cy % step == 0 and cx % step == 0:  # the sample holds the centre: not read again
+            centre = patterns[cy // step, cx // step][pixels]
+        patterns = patterns.astype(np.float64)
         frames_read += patterns.shape[0] * patterns.shape[1]
         mask = _bright_field_mask(patterns.mean(axis=(0, 1)))
         navigator = (patterns * mask).sum(axis=(-2, -1))
@@ -333,8 +336,11 @@ def _scan_preview(
         nav_label = "virtual bright field" + (
             f" (every {_ordinal(step)} position)" if step > 1 else ""
         )
-        axes = [dict(axes[0]), dict(axes[1])] + list(axes[2:])
-        axes[1]["scale"] = float(axes[1]["scale"]) * step
+        axes = [axes[0], _strided_axis(axes[1], step)] + list(axes[2:])
+    if centre is None:
+        centre = _take(f, lead + (slice(cy, cy + 1), slice(cx, cx + 1)) + pixels)
+        centre = centre.reshape(centre.shape[-2:])
+        frames_read += 1
     panels = [
         (navigator, axes[1], nav_label, False),
         (centre, _strided_axis(axes[3], stride), pattern_label, True),

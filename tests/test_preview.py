@@ -58,9 +58,15 @@ def test_4d_stem_navigator_computed_from_all_or_a_strided_sample():
     panels, kind, source, frames_read = preview_module._scan_preview(f, 2**20)
     # Frame k holds the value k everywhere (32 pixels): the bright field is k * 32.
     np.testing.assert_array_equal(panels[0][0], np.arange(32).reshape(4, 8) * 32)
-    assert frames_read == 33 and "all 32 patterns" in source
+    # The pattern shown (scan (2, 4): frame 20) is taken from those read, not read again.
+    assert frames_read == 32 and "all 32 patterns" in source
+    np.testing.assert_array_equal(panels[1][0], np.full((4, 8), 20))
     panels, _, source, frames_read = preview_module._scan_preview(f, 64 * 8)  # 8 patterns
-    assert "strided sample, every 2nd" in source and frames_read == 1 + 8
+    assert "strided sample, every 2nd" in source and frames_read == 8  # (2, 4) on the grid
+    np.testing.assert_array_equal(panels[1][0], np.full((4, 8), 20))
+    third, _, source, frames_read = preview_module._scan_preview(f, 64 * 6)  # 6 patterns
+    assert "every 3rd" in source and frames_read == 6 + 1  # (2, 4) is not: read alone
+    np.testing.assert_array_equal(third[1][0], np.full((4, 8), 20))
     np.testing.assert_array_equal(panels[0][0], np.arange(32).reshape(4, 8)[::2, ::2] * 32)
     assert panels[0][1]["scale"] == pytest.approx(2 * f.axes[1]["scale"])  # scale bar too
 
