@@ -125,16 +125,25 @@ class MRCGlobCatalog(Catalog):
         self._entries = {}
         for entry in plan_entries(urls, sizes):
             args = {"urlpath": entry.url, "storage_options": self._listing_options, **entry.kwargs}
-            # intake renders every string of an entry's arguments and metadata with jinja2
-            # when the entry is opened: names and options are written as literals.
-            self._entries[entry.name] = LocalCatalogEntry(
-                name=entry.name,
-                description=entry.description,
-                driver="intake_mrc.legacy.MRCSource",
-                args=map_strings(args, jinja_literal),
-                metadata=map_strings(entry.metadata, jinja_literal),
-                catalog=self,
+            self._entries[entry.name] = _mrc_source_entry(
+                entry.name, entry.description, args, entry.metadata, self
             )
+
+
+def _mrc_source_entry(
+    name: str, description: str, args: dict[str, Any], metadata: dict[str, Any], catalog: Catalog
+) -> LocalCatalogEntry:
+    """A legacy entry opening ``MRCSource(**args)``. intake renders every string of an
+    entry's arguments and metadata with jinja2 when the entry is opened: names, options and
+    metadata are written as literals."""
+    return LocalCatalogEntry(
+        name=name,
+        description=description,
+        driver="intake_mrc.legacy.MRCSource",
+        args=map_strings(args, jinja_literal),
+        metadata=map_strings(metadata, jinja_literal),
+        catalog=catalog,
+    )
 
 
 class MRCIndexCatalog(Catalog):
@@ -196,23 +205,21 @@ class _IndexEntries(Mapping[str, LocalCatalogEntry]):
     def _entry(self, name: str) -> LocalCatalogEntry:
         reader = self.index[name]  # KeyError when absent; rendered by intake 2 itself
         kwargs = dict(reader.kwargs)
-        (data,) = kwargs.pop("args")
+        data = kwargs.pop("args", None)
+        data = data[0] if isinstance(data, list | tuple) and len(data) == 1 else None
+        if not (isinstance(getattr(data, "url", None), str)):
+            # A row this package did not write (an index is a file anyone may hand over).
+            raise ValueError(
+                f"catalog index entry {name!r} is not an MRC reader of one file: not written "
+                "by intake_mrc.catalog_sqlite"
+            )
         kwargs.pop("output_instance", None)
         args = {"urlpath": data.url, **kwargs}
         if data.storage_options:
             args["storage_options"] = data.storage_options
         metadata = dict(reader.metadata)
         description = metadata.pop("description", "")
-        # intake renders every string of an entry's arguments and metadata with jinja2
-        # when the entry is opened: the index's values are written as literals.
-        return LocalCatalogEntry(
-            name=name,
-            description=description,
-            driver="intake_mrc.legacy.MRCSource",
-            args=map_strings(args, jinja_literal),
-            metadata=map_strings(metadata, jinja_literal),
-            catalog=self._catalog,
-        )
+        return _mrc_source_entry(name, description, args, metadata, self._catalog)
 
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and name in self.index.aliases

@@ -280,3 +280,22 @@ def test_cli_writes_a_pointer_and_its_index(session, tmp_path, capsys):
     inner = intake.open_catalog(str(out)).index.read()
     assert list(inner.search(shape=[2, 3, 4])) == ["stack"]
     assert cli_main(["catalog", str(session), "-o", str(tmp_path / "x.sqlite"), "--index"]) == 1
+
+
+def test_legacy_entry_of_a_foreign_index_row_is_named(session, tmp_path):
+    # An index is a file someone may hand over: a row that is not one MRC file's reader
+    # gives an error naming the entry (was a bare "not enough values to unpack").
+    import json
+    import sqlite3
+
+    path = tmp_path / "c.sqlite"
+    write_catalog(str(session), str(path))
+    with sqlite3.connect(path) as db:
+        (reader,) = db.execute("SELECT reader FROM entries WHERE name = 'stack'").fetchone()
+        doc = json.loads(reader)
+        doc["kwargs"]["args"] = []
+        db.execute("UPDATE entries SET reader = ? WHERE name = 'stack'", (json.dumps(doc),))
+    cat = intake.open_mrc_index(str(path))
+    with pytest.raises(ValueError, match="'stack' is not an MRC reader of one file"):
+        cat["stack"]
+    assert cat["HAADFscan"].read().shape == (16, 16)  # the other entries still open
